@@ -1,0 +1,29 @@
+export { Code, codeFromString, codeToString } from "./protocol/code.js";
+export type { JsonOptions } from "./protocol/codec.js";
+export type { Compression } from "./protocol/compression.js";
+export type { ProtocolName } from "./protocol/content-type.js";
+export {
+  ConnectError,
+  type ConnectErrorOptions,
+  type ErrorDetail,
+  type IncomingDetail,
+  type OutgoingDetail,
+} from "./protocol/error.js";
+export { decodeBinaryHeader, encodeBinaryHeader } from "./protocol/headers.js";
+export type { HandlerContext } from "./server/context.js";
+export { type FastifyConnectRpcOptions, fastifyConnectRpc } from "./server/plugin.js";
+export {
+  type AnyFn,
+  type BiDiStreamingImpl,
+  type ClientStreamingImpl,
+  ConnectRouter,
+  type Interceptor,
+  type MethodImpl,
+  type ServerStreamingImpl,
+  type ServiceImpl,
+  type StreamRequest,
+  type StreamResponse,
+  type UnaryImpl,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "./server/router.js";

@@ -1,0 +1,103 @@
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  fromJsonString,
+  type JsonReadOptions,
+  type JsonWriteOptions,
+  type MessageShape,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import { Code } from "./code.js";
+import { ConnectError } from "./error.js";
+
+export type CodecName = "proto" | "json";
+
+/** Options for the JSON codec, passed to @bufbuild/protobuf. */
+export type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
+
+/** Serializes one message type in one format. */
+export interface Codec<Desc extends DescMessage = DescMessage> {
+  readonly name: CodecName;
+  /** Accepts a message or a plain init object. */
+  encode(message: unknown): Uint8Array;
+  /** Throws ConnectError(invalid_argument) naming the type when the bytes do not parse. */
+  decode(bytes: Uint8Array): MessageShape<Desc>;
+}
+
+function toMessage<Desc extends DescMessage>(desc: Desc, value: unknown): MessageShape<Desc> {
+  if (value !== null && typeof value === "object" && (value as { $typeName?: string }).$typeName === desc.typeName) {
+    return value as MessageShape<Desc>;
+  }
+  return create(desc, value as never);
+}
+
+function encodeFailed(desc: DescMessage, format: string, cause: unknown): ConnectError {
+  return new ConnectError(`cannot encode ${desc.typeName} as ${format}: ${errorText(cause)}`, Code.Internal, {
+    cause,
+  });
+}
+
+function decodeFailed(desc: DescMessage, format: string, cause: unknown): ConnectError {
+  return new ConnectError(`cannot decode ${desc.typeName} from ${format}: ${errorText(cause)}`, Code.InvalidArgument, {
+    cause,
+  });
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function createProtoCodec<Desc extends DescMessage>(desc: Desc): Codec<Desc> {
+  return {
+    name: "proto",
+    encode(message) {
+      try {
+        return toBinary(desc, toMessage(desc, message));
+      } catch (e) {
+        throw encodeFailed(desc, "binary", e);
+      }
+    },
+    decode(bytes) {
+      try {
+        return fromBinary(desc, bytes);
+      } catch (e) {
+        throw decodeFailed(desc, "binary", e);
+      }
+    },
+  };
+}
+
+export function createJsonCodec<Desc extends DescMessage>(desc: Desc, options: JsonOptions = {}): Codec<Desc> {
+  // Unknown fields are ignored by default, as connect-go does: a newer peer's
+  // extra fields must not break an older one.
+  const read: Partial<JsonReadOptions> = { ignoreUnknownFields: true, ...options };
+  const write: Partial<JsonWriteOptions> = options;
+  return {
+    name: "json",
+    encode(message) {
+      try {
+        return Buffer.from(toJsonString(desc, toMessage(desc, message), write));
+      } catch (e) {
+        throw encodeFailed(desc, "JSON", e);
+      }
+    },
+    decode(bytes) {
+      try {
+        // An empty body is the empty message, as connect-go accepts it.
+        const text =
+          bytes.byteLength === 0
+            ? "{}"
+            : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+        return fromJsonString(desc, text, read);
+      } catch (e) {
+        throw decodeFailed(desc, "JSON", e);
+      }
+    },
+  };
+}
+
+export function createCodec<Desc extends DescMessage>(desc: Desc, name: CodecName, json?: JsonOptions): Codec<Desc> {
+  return name === "proto" ? createProtoCodec(desc) : createJsonCodec(desc, json);
+}

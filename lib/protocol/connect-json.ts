@@ -1,0 +1,106 @@
+import { Code, codeFromString, codeToString } from "./code.js";
+import { ConnectError, detailToWire, type IncomingDetail } from "./error.js";
+import type { HeadersInit } from "./headers.js";
+
+// The JSON shapes of the Connect protocol: the unary error body and the
+// end-of-stream message (Connect protocol, "Error Codes" and "Streaming-Response").
+
+interface ErrorJson {
+  code: string;
+  message?: string;
+  details?: { type: string; value: string; debug?: unknown }[];
+}
+
+function base64Unpadded(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64").replace(/=+$/, "");
+}
+
+/** The error as a JSON object, details as unpadded base64 (the spec's wire form). */
+export function errorToJson(error: ConnectError): ErrorJson {
+  const json: ErrorJson = { code: codeToString(error.code) };
+  if (error.rawMessage.length > 0) json.message = error.rawMessage;
+  if (error.details.length > 0) {
+    json.details = error.details.map((d) => {
+      const wire = detailToWire(d);
+      const out: { type: string; value: string; debug?: unknown } = {
+        type: wire.type,
+        value: base64Unpadded(wire.value),
+      };
+      if (wire.debug !== undefined) out.debug = wire.debug;
+      return out;
+    });
+  }
+  return json;
+}
+
+/** The body of a Connect unary error response. */
+export function errorToJsonBytes(error: ConnectError): Buffer {
+  return Buffer.from(JSON.stringify(errorToJson(error)));
+}
+
+/**
+ * Reads an error object. Returns undefined when it is not one (no valid code),
+ * so that the caller can fall back to the HTTP status.
+ */
+export function errorFromJson(json: unknown, metadata?: HeadersInit): ConnectError | undefined {
+  if (json === null || typeof json !== "object") return undefined;
+  const o = json as Record<string, unknown>;
+  const code = typeof o.code === "string" ? codeFromString(o.code) : undefined;
+  if (code === undefined) return undefined;
+  const message = typeof o.message === "string" ? o.message : "";
+  const details: IncomingDetail[] = [];
+  if (Array.isArray(o.details)) {
+    for (const d of o.details) {
+      if (d === null || typeof d !== "object") continue;
+      const { type, value, debug } = d as Record<string, unknown>;
+      if (typeof type !== "string" || typeof value !== "string") continue;
+      details.push({ type, value: new Uint8Array(Buffer.from(value, "base64")), debug });
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+
+/** The end-of-stream message of a Connect streaming response. */
+export function endStreamToJsonBytes(error: ConnectError | undefined, trailer: Headers): Buffer {
+  const json: { error?: ErrorJson; metadata?: Record<string, string[]> } = {};
+  if (error) json.error = errorToJson(error);
+  let metadata: Record<string, string[]> | undefined;
+  const add = (value: string, name: string) => {
+    metadata ??= {};
+    (metadata[name] ??= []).push(value);
+  };
+  trailer.forEach(add);
+  error?.metadata.forEach(add);
+  if (metadata) json.metadata = metadata;
+  return Buffer.from(JSON.stringify(json));
+}
+
+/** Parses an end-of-stream message: the error, if any, and the trailers. */
+export function endStreamFromJson(bytes: Uint8Array): { error?: ConnectError; trailer: Headers } {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch (e) {
+    throw new ConnectError("invalid end-of-stream message: not JSON", Code.Internal, { cause: e });
+  }
+  if (json === null || typeof json !== "object") {
+    throw new ConnectError("invalid end-of-stream message: not a JSON object", Code.Internal);
+  }
+  const o = json as Record<string, unknown>;
+  const trailer = new Headers();
+  if (o.metadata !== undefined) {
+    if (o.metadata === null || typeof o.metadata !== "object") {
+      throw new ConnectError("invalid end-of-stream message: metadata is not an object", Code.Internal);
+    }
+    for (const [name, values] of Object.entries(o.metadata as Record<string, unknown>)) {
+      if (!Array.isArray(values)) {
+        throw new ConnectError(`invalid end-of-stream message: metadata "${name}" is not a list`, Code.Internal);
+      }
+      for (const v of values) trailer.append(name, String(v));
+    }
+  }
+  if (o.error === undefined || o.error === null) return { trailer };
+  const error = errorFromJson(o.error, trailer);
+  if (!error) throw new ConnectError("invalid end-of-stream message: error has no valid code", Code.Internal);
+  return { error, trailer };
+}

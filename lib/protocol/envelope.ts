@@ -1,0 +1,106 @@
+import { Code } from "./code.js";
+import { ConnectError } from "./error.js";
+
+/**
+ * Envelope framing shared by Connect streaming, gRPC and gRPC-Web: one flags
+ * byte, a big-endian uint32 length, then the message.
+ */
+export interface Envelope {
+  flags: number;
+  data: Uint8Array;
+}
+
+/** Flag bit: the message is compressed with the stream's encoding. */
+export const FLAG_COMPRESSED = 0b0000_0001;
+/** Flag bit: Connect end-of-stream message. */
+export const FLAG_END_STREAM = 0b0000_0010;
+/** Flag bit: gRPC-Web trailers frame. */
+export const FLAG_TRAILERS = 0b1000_0000;
+
+const HEADER_SIZE = 5;
+
+/** Frames one message into a single buffer, so it goes out in one write. */
+export function encodeEnvelope(flags: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, HEADER_SIZE);
+  return out;
+}
+
+/**
+ * Incremental decoder: feed it chunks as they arrive, get whole envelopes
+ * out. A length above `maxBytes` is refused from the header alone, before any
+ * of the message is buffered.
+ */
+export class EnvelopeDecoder {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  /** The length of the message whose header has been read, or -1. */
+  private length = -1;
+  private flags = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Adds a chunk; appends every envelope it completes to `out`. */
+  push(chunk: Uint8Array, out: Envelope[]): void {
+    if (chunk.byteLength === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    for (;;) {
+      if (this.length < 0) {
+        if (this.buffered < HEADER_SIZE) return;
+        const header = this.take(HEADER_SIZE);
+        this.flags = header[0];
+        this.length = ((header[1] << 24) >>> 0) + (header[2] << 16) + (header[3] << 8) + header[4];
+        if (this.length > this.maxBytes) {
+          throw new ConnectError(
+            `message size ${this.length} is larger than configured readMaxBytes ${this.maxBytes}`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      if (this.buffered < this.length) return;
+      out.push({ flags: this.flags, data: this.take(this.length) });
+      this.length = -1;
+    }
+  }
+
+  /** True when part of an envelope has been received but not all of it. */
+  get partial(): boolean {
+    return this.buffered > 0 || this.length >= 0;
+  }
+
+  /** Describes what is missing, for a "truncated" error. */
+  describeMissing(): string {
+    if (this.length < 0) return `incomplete envelope header: ${this.buffered} of 5 bytes`;
+    return `incomplete envelope: ${this.buffered} of ${this.length} message bytes`;
+  }
+
+  private take(n: number): Uint8Array {
+    const first = this.chunks[0];
+    this.buffered -= n;
+    if (first.byteLength >= n) {
+      // The usual case: the bytes sit in one chunk, so no copy is made.
+      if (first.byteLength === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0];
+      const want = n - filled;
+      if (c.byteLength <= want) {
+        out.set(c, filled);
+        filled += c.byteLength;
+        this.chunks.shift();
+      } else {
+        out.set(c.subarray(0, want), filled);
+        this.chunks[0] = c.subarray(want);
+        filled = n;
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,234 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import { Code, codeToHttpStatus } from "../protocol/code.js";
+import type { Compression } from "../protocol/compression.js";
+import { endStreamToJsonBytes, errorToJsonBytes } from "../protocol/connect-json.js";
+import { encodeEnvelope, FLAG_END_STREAM } from "../protocol/envelope.js";
+import { ConnectError } from "../protocol/error.js";
+import { appendHeaders } from "../protocol/headers.js";
+import { parseConnectTimeout } from "../protocol/timeout.js";
+import type { ServerCall } from "./call.js";
+import { type EnvelopeWire, serveEnveloped } from "./envelope-call.js";
+import { EnvelopeReader, readBody } from "./request-body.js";
+
+// The Connect protocol (connectrpc.com/docs/protocol): unary over POST or GET,
+// and streaming with enveloped messages and a JSON end-of-stream message.
+
+function header(call: ServerCall, name: string): string | undefined {
+  const v = call.request.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
+/** Connect-Protocol-Version must be 1 when present, and present when the server requires it. */
+function checkProtocolVersion(version: string | undefined, required: boolean): void {
+  if (version === undefined) {
+    if (required) {
+      throw new ConnectError('missing required header Connect-Protocol-Version: set it to "1"', Code.InvalidArgument);
+    }
+    return;
+  }
+  if (version !== "1") {
+    throw new ConnectError(`header Connect-Protocol-Version must be "1": got "${version}"`, Code.InvalidArgument);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Unary
+
+/** The parts of a Connect GET query: ?message=…&encoding=…&base64=1&compression=…&connect=v1 */
+export interface GetQuery {
+  message?: Uint8Array;
+  encoding?: string;
+  base64?: string;
+  compression?: string;
+  connect?: string;
+}
+
+/**
+ * Parses the query of a GET request. `message` is decoded to raw bytes here,
+ * not through Fastify's string query parser: a binary message percent-encoded
+ * without base64 is not valid UTF-8.
+ */
+export function parseGetQuery(url: string): GetQuery {
+  const q: GetQuery = {};
+  const start = url.indexOf("?");
+  if (start < 0) return q;
+  for (const pair of url.slice(start + 1).split("&")) {
+    const eq = pair.indexOf("=");
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    const raw = eq < 0 ? "" : pair.slice(eq + 1);
+    switch (key) {
+      case "message":
+        q.message = percentDecode(raw);
+        break;
+      case "encoding":
+      case "base64":
+      case "compression":
+      case "connect":
+        q[key] = Buffer.from(percentDecode(raw)).toString("utf8");
+        break;
+    }
+  }
+  return q;
+}
+
+function percentDecode(s: string): Uint8Array {
+  // '+' is a space in a query string (application/x-www-form-urlencoded).
+  const bytes = Buffer.from(s.replace(/\+/g, " "), "latin1");
+  if (!s.includes("%")) return bytes;
+  const out = Buffer.allocUnsafe(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x25 && i + 2 < bytes.length) {
+      const hex = Number.parseInt(String.fromCharCode(bytes[i + 1], bytes[i + 2]), 16);
+      if (!Number.isNaN(hex) && /^[0-9a-fA-F]{2}$/.test(String.fromCharCode(bytes[i + 1], bytes[i + 2]))) {
+        out[n++] = hex;
+        i += 2;
+        continue;
+      }
+    }
+    out[n++] = b;
+  }
+  return out.subarray(0, n);
+}
+
+/** The request message bytes of a GET call, after base64 and decompression. */
+async function getRequestBytes(call: ServerCall, query: GetQuery): Promise<Uint8Array> {
+  let bytes = query.message;
+  if (bytes === undefined) {
+    throw new ConnectError('missing required query parameter "message"', Code.InvalidArgument);
+  }
+  if (query.base64 === "1") {
+    const text = Buffer.from(bytes).toString("latin1");
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) {
+      throw new ConnectError('invalid query parameter "message": not base64', Code.InvalidArgument);
+    }
+    bytes = Buffer.from(text, "base64");
+  } else if (query.base64 !== undefined && query.base64 !== "0" && query.base64 !== "") {
+    throw new ConnectError(`invalid query parameter "base64": "${query.base64}"`, Code.InvalidArgument);
+  }
+  if (bytes.byteLength > call.options.readMaxBytes) {
+    throw new ConnectError(
+      `message size ${bytes.byteLength} is larger than configured readMaxBytes ${call.options.readMaxBytes}`,
+      Code.ResourceExhausted,
+    );
+  }
+  const compression = call.options.compression.forRequest(query.compression);
+  return compression ? compression.decompress(bytes, call.options.readMaxBytes) : bytes;
+}
+
+/**
+ * Serves a Connect unary call, POST or GET. The whole response goes out in
+ * one write with a content-length; trailers travel as `trailer-` headers.
+ */
+export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefined): Promise<void> {
+  const { ctx, adapter, options } = call;
+  const responseCompression = options.compression.negotiate(header(call, "accept-encoding"));
+  let result: { message: unknown; header?: Headers; trailer?: Headers } | undefined;
+  const send = (error: ConnectError | undefined, body: Uint8Array | undefined, compressed: Compression | undefined) => {
+    if (!call.complete(error)) return;
+    const headers: OutgoingHttpHeaders = {};
+    const userHeader = result?.header ?? ctx.responseHeaderIfSet;
+    const userTrailer = result?.trailer ?? ctx.responseTrailerIfSet;
+    if (userHeader) appendHeaders(headers, userHeader);
+    if (userTrailer) appendHeaders(headers, userTrailer, "trailer-");
+    let status = 200;
+    if (error) {
+      status = codeToHttpStatus(error.code);
+      appendHeaders(headers, error.metadata);
+      body = errorToJsonBytes(error);
+      headers["content-type"] = "application/json";
+    } else {
+      headers["content-type"] = call.codec.output.name === "proto" ? "application/proto" : "application/json";
+      if (compressed) headers["content-encoding"] = compressed.name;
+    }
+    if (options.compression.acceptHeader) headers["accept-encoding"] = options.compression.acceptHeader;
+    headers["content-length"] = body ? body.byteLength : 0;
+    adapter.head(status, headers);
+    adapter.end(body);
+  };
+  ctx.setAbortHandler((reason) => send(reason, undefined, undefined));
+  adapter.onAbort(() => {
+    const reason = new ConnectError("the client canceled the call", Code.Canceled);
+    call.complete(reason);
+    ctx.abort(reason);
+  });
+  try {
+    call.applyTimeout(parseConnectTimeout(header(call, "connect-timeout-ms")));
+    let bytes: Uint8Array;
+    if (get) {
+      if (get.connect === undefined ? options.requireConnectProtocolHeader : get.connect !== "v1") {
+        throw new ConnectError(
+          `query parameter "connect" must be "v1": got "${get.connect ?? ""}"`,
+          Code.InvalidArgument,
+        );
+      }
+      bytes = await getRequestBytes(call, get);
+    } else {
+      checkProtocolVersion(header(call, "connect-protocol-version"), options.requireConnectProtocolHeader);
+      const compression = options.compression.forRequest(header(call, "content-encoding"));
+      bytes = await readBody(call.source, options.readMaxBytes, header(call, "content-length"));
+      if (compression) bytes = await compression.decompress(bytes, options.readMaxBytes);
+    }
+    const request = call.codec.input.decode(bytes);
+    result = await call.callUnary(request);
+    if (call.finished) return;
+    let body = call.codec.output.encode(result.message);
+    call.checkWriteSize(body);
+    let compressed: Compression | undefined;
+    if (responseCompression && body.byteLength >= options.compressMinBytes) {
+      body = await responseCompression.compress(body);
+      compressed = responseCompression;
+    }
+    send(undefined, body, compressed);
+  } catch (e) {
+    if (call.finished) return;
+    send(call.wireError(e), undefined, undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Streaming
+
+const streamWire = (codecName: string): EnvelopeWire => ({
+  httpTrailers: false,
+  malformedCode: Code.InvalidArgument,
+  headHeaders(call, responseCompression) {
+    const h: OutgoingHttpHeaders = { "content-type": `application/connect+${codecName}` };
+    if (responseCompression) h["connect-content-encoding"] = responseCompression.name;
+    const accept = call.options.compression.acceptHeader;
+    if (accept) h["connect-accept-encoding"] = accept;
+    return h;
+  },
+  end(call, out, error) {
+    const eos = encodeEnvelope(FLAG_END_STREAM, endStreamToJsonBytes(error, out.trailer ?? new Headers()));
+    if (!out.headSent) {
+      out.headSent = true;
+      call.adapter.head(200, out.head());
+    }
+    call.adapter.end(eos);
+  },
+});
+const protoStreamWire = streamWire("proto");
+const jsonStreamWire = streamWire("json");
+
+/** Serves a Connect streaming call (any kind but unary); the status is always HTTP 200. */
+export function serveConnectStream(call: ServerCall): Promise<void> {
+  const { options } = call;
+  const wire = call.codec.input.name === "proto" ? protoStreamWire : jsonStreamWire;
+  let requestCompression: Compression | undefined;
+  let responseCompression: Compression | undefined;
+  try {
+    checkProtocolVersion(header(call, "connect-protocol-version"), false);
+    call.applyTimeout(parseConnectTimeout(header(call, "connect-timeout-ms")));
+    requestCompression = options.compression.forRequest(header(call, "connect-content-encoding"));
+    responseCompression = options.compression.negotiate(header(call, "connect-accept-encoding"));
+  } catch (e) {
+    const error = call.wireError(e);
+    call.complete(error);
+    wire.end(call, { headSent: false, head: () => wire.headHeaders(call, undefined), trailer: undefined }, error);
+    return Promise.resolve();
+  }
+  const reader = new EnvelopeReader(call.source, options.readMaxBytes);
+  return serveEnveloped(call, wire, reader, requestCompression, responseCompression);
+}

@@ -1,0 +1,128 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { FastifyRequest } from "fastify";
+import { Code } from "../protocol/code.js";
+import type { ProtocolName } from "../protocol/content-type.js";
+import { ConnectError } from "../protocol/error.js";
+import { headersFromIncoming } from "../protocol/headers.js";
+
+/** What every handler receives besides its request message(s). */
+export interface HandlerContext {
+  /** The method being called. */
+  readonly method: DescMethod;
+  readonly service: DescService;
+  /** The wire protocol the client chose. */
+  readonly protocol: ProtocolName;
+  /** "POST", or "GET" for a Connect GET request. */
+  readonly requestMethod: string;
+  /** The request's headers (metadata); `-bin` values are base64, see `decodeBinaryHeader`. */
+  readonly requestHeader: Headers;
+  /** Headers to send before the first response message. */
+  readonly responseHeader: Headers;
+  /** Trailers to send after the last response message. */
+  readonly responseTrailer: Headers;
+  /** Aborted when the client goes away, the deadline passes or the server shuts down. */
+  readonly signal: AbortSignal;
+  /** Milliseconds left until the client's deadline; undefined when it set none. */
+  timeoutMs(): number | undefined;
+  /** The Fastify request: `request.log`, and whatever hooks decorated it. */
+  readonly request: FastifyRequest;
+}
+
+/**
+ * The context of one call. Headers objects and the AbortController are made
+ * only when a handler asks for them: most unary calls never do, and each costs
+ * an allocation on the hot path.
+ */
+export class CallContext implements HandlerContext {
+  private _requestHeader?: Headers;
+  private _responseHeader?: Headers;
+  private _responseTrailer?: Headers;
+  private controller?: AbortController;
+  private abortReason?: ConnectError;
+  private deadline?: number;
+  private timer?: NodeJS.Timeout;
+  private onAbort?: (reason: ConnectError) => void;
+
+  constructor(
+    readonly method: DescMethod,
+    readonly protocol: ProtocolName,
+    readonly requestMethod: string,
+    readonly request: FastifyRequest,
+  ) {}
+
+  get service(): DescService {
+    return this.method.parent;
+  }
+
+  get requestHeader(): Headers {
+    this._requestHeader ??= headersFromIncoming(this.request.headers);
+    return this._requestHeader;
+  }
+
+  get responseHeader(): Headers {
+    this._responseHeader ??= new Headers();
+    return this._responseHeader;
+  }
+
+  get responseTrailer(): Headers {
+    this._responseTrailer ??= new Headers();
+    return this._responseTrailer;
+  }
+
+  /** The response headers if any were set, without creating them. */
+  get responseHeaderIfSet(): Headers | undefined {
+    return this._responseHeader;
+  }
+
+  get responseTrailerIfSet(): Headers | undefined {
+    return this._responseTrailer;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.deadline === undefined ? undefined : this.deadline - Date.now();
+  }
+
+  /**
+   * Starts the deadline clock. When it runs out the call is aborted with
+   * deadline_exceeded.
+   */
+  setTimeout(ms: number, maxTimerMs: number): void {
+    this.deadline = Date.now() + ms;
+    if (ms > maxTimerMs) return;
+    this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), ms);
+  }
+
+  /** Registers the one callback that learns of an abort (the protocol's writer). */
+  setAbortHandler(fn: (reason: ConnectError) => void): void {
+    this.onAbort = fn;
+  }
+
+  /** Aborts the call once; later calls are ignored. */
+  abort(reason: ConnectError): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.clearTimer();
+    this.controller?.abort(reason);
+    this.onAbort?.(reason);
+  }
+
+  /** Called when the call is over, however it ended. */
+  clearTimer(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

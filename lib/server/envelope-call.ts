@@ -1,0 +1,172 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import { Code } from "../protocol/code.js";
+import type { Compression } from "../protocol/compression.js";
+import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
+import { ConnectError } from "../protocol/error.js";
+import { appendHeaders } from "../protocol/headers.js";
+import type { ServerCall } from "./call.js";
+import type { EnvelopeReader } from "./request-body.js";
+
+/**
+ * What differs between the enveloped protocols (Connect streaming, gRPC,
+ * gRPC-Web); everything else about serving them is shared below.
+ */
+export interface EnvelopeWire {
+  /** Protocol headers of the response head (content-type, encodings). */
+  headHeaders(call: ServerCall, responseCompression: Compression | undefined): OutgoingHttpHeaders;
+  /** Whether the head must leave the stream open for HTTP trailers. */
+  readonly httpTrailers: boolean;
+  /** The code for a malformed request envelope (gRPC says internal, Connect invalid_argument). */
+  readonly malformedCode: Code;
+  /** Ends the response with the call's status: success when `error` is undefined. */
+  end(call: ServerCall, out: ResponseState, error: ConnectError | undefined): void;
+}
+
+/** The response as far as it has gone, handed to `EnvelopeWire.end`. */
+export interface ResponseState {
+  /** Whether the head (with these headers) has been sent. */
+  headSent: boolean;
+  /** The full head, built on first use: protocol headers plus the handler's. */
+  head(): OutgoingHttpHeaders;
+  /** The handler's trailers, if it set any. */
+  trailer: Headers | undefined;
+}
+
+/** Request messages decoded from envelopes, as the handler's async iterable. */
+class RequestMessages implements AsyncIterableIterator<unknown> {
+  constructor(
+    private readonly call: ServerCall,
+    private readonly reader: EnvelopeReader,
+    private readonly compression: Compression | undefined,
+    private readonly malformedCode: Code,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<unknown> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<unknown>> {
+    const r = await this.reader.next();
+    if (r.done) return r;
+    return { value: await this.decode(r.value), done: false };
+  }
+
+  return(): Promise<IteratorResult<unknown>> {
+    return this.reader.return();
+  }
+
+  private async decode(env: Envelope): Promise<unknown> {
+    let data = env.data;
+    if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
+      throw new ConnectError(`invalid envelope flags 0x${env.flags.toString(16)} in request`, this.malformedCode);
+    }
+    if (env.flags & FLAG_COMPRESSED) {
+      if (!this.compression) {
+        // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity.
+        throw new ConnectError(
+          "received a compressed message, but the request declares no compression",
+          this.malformedCode,
+        );
+      }
+      data = await this.compression.decompress(data, this.call.options.readMaxBytes);
+    }
+    return this.call.codec.input.decode(data);
+  }
+}
+
+/**
+ * Serves one call over an enveloped protocol: decodes requests as the
+ * handler pulls them, writes each response as one envelope with backpressure,
+ * and ends with the protocol's status. Deadlines, cancellation and shutdown
+ * all end the call through `call.ctx.abort`, which reaches `finish` here.
+ */
+export async function serveEnveloped(
+  call: ServerCall,
+  wire: EnvelopeWire,
+  reader: EnvelopeReader,
+  requestCompression: Compression | undefined,
+  responseCompression: Compression | undefined,
+): Promise<void> {
+  const { adapter, ctx, options } = call;
+  let userHeader: Headers | undefined;
+  let userTrailer: Headers | undefined;
+  let head: OutgoingHttpHeaders | undefined;
+  const state: ResponseState = {
+    headSent: false,
+    head() {
+      if (!head) {
+        head = wire.headHeaders(call, responseCompression);
+        const h = userHeader ?? ctx.responseHeaderIfSet;
+        if (h) appendHeaders(head, h);
+      }
+      return head;
+    },
+    get trailer() {
+      return userTrailer ?? ctx.responseTrailerIfSet;
+    },
+  };
+  const finish = (error: ConnectError | undefined) => {
+    if (!call.complete(error)) return;
+    wire.end(call, state, error);
+  };
+  ctx.setAbortHandler(finish);
+  adapter.onAbort(() => {
+    call.complete(new ConnectError("the client canceled the call", Code.Canceled));
+    ctx.abort(new ConnectError("the client canceled the call", Code.Canceled));
+  });
+
+  const sendMessage = async (message: unknown) => {
+    let bytes = call.codec.output.encode(message);
+    call.checkWriteSize(bytes);
+    let flags = 0;
+    if (responseCompression && bytes.byteLength >= options.compressMinBytes) {
+      bytes = await responseCompression.compress(bytes);
+      flags = FLAG_COMPRESSED;
+    }
+    if (call.finished) return;
+    if (!state.headSent) {
+      state.headSent = true;
+      adapter.head(200, state.head(), { trailers: wire.httpTrailers });
+    }
+    await adapter.write(encodeEnvelope(flags, bytes));
+  };
+
+  const requests = new RequestMessages(call, reader, requestCompression, wire.malformedCode);
+  try {
+    if (call.entry.unary) {
+      // Unary over an enveloped protocol: exactly one request message.
+      const first = await requests.next();
+      if (first.done) {
+        throw new ConnectError("unary call: expected one request message, got none", Code.Unimplemented);
+      }
+      const second = await requests.next();
+      if (!second.done) {
+        throw new ConnectError("unary call: expected one request message, got more", Code.Unimplemented);
+      }
+      const res = await call.callUnary(first.value);
+      userHeader = res.header;
+      userTrailer = res.trailer;
+      if (call.finished) return;
+      await sendMessage(res.message);
+    } else {
+      const res = await call.callStream(requests);
+      userHeader = res.header;
+      userTrailer = res.trailer;
+      const it = res.message[Symbol.asyncIterator]();
+      for (;;) {
+        const r = await it.next();
+        if (call.finished) {
+          // Aborted meanwhile: let the handler's generator run its finally blocks.
+          void it.return?.()?.catch(() => {});
+          return;
+        }
+        if (r.done) break;
+        await sendMessage(r.value);
+      }
+    }
+    finish(undefined);
+  } catch (e) {
+    if (call.finished) return;
+    finish(call.wireError(e));
+  }
+}

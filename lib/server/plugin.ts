@@ -1,0 +1,259 @@
+import { kMaxLength } from "node:buffer";
+import type { OutgoingHttpHeaders } from "node:http";
+import type { DescMethod } from "@bufbuild/protobuf";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
+import { allCompressions, type Compression, CompressionRegistry, IDENTITY } from "../protocol/compression.js";
+import { parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
+import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
+import { CallContext } from "./context.js";
+import { requestBodySource } from "./request-body.js";
+import { createResponseAdapter, type ResponseAdapter } from "./response.js";
+import { ConnectRouter, type Interceptor, type MethodEntry } from "./router.js";
+import { addGracefulShutdown } from "./shutdown.js";
+
+/** Options of the fastifyConnectRpc plugin. */
+export interface FastifyConnectRpcOptions {
+  /** Registers the services to serve: `routes(router) { router.service(ElizaService, impl) }`. */
+  routes: (router: ConnectRouter) => void;
+  /** The largest request message accepted, after decompression too. Default 4 MiB. */
+  readMaxBytes?: number;
+  /** The largest response message a handler may send. Default: unlimited. */
+  writeMaxBytes?: number;
+  /** Responses smaller than this go uncompressed. Default 1 KiB. */
+  compressMinBytes?: number;
+  /**
+   * Compressions accepted and offered, by name ("gzip", "br", "deflate") or as
+   * Compression objects. Default: gzip, br and deflate. Identity is always accepted.
+   */
+  acceptCompression?: readonly (string | Compression)[];
+  /** Options for the JSON codec (@bufbuild/protobuf's read and write options). */
+  jsonOptions?: JsonOptions;
+  /** Interceptors, outermost first. */
+  interceptors?: readonly Interceptor[];
+  /** Refuse Connect unary requests without `Connect-Protocol-Version: 1` (or `connect=v1` for GET). Default false. */
+  requireConnectProtocolHeader?: boolean;
+  /** The longest timeout a client may ask for; longer is invalid_argument. Default: no limit. */
+  maxTimeoutMs?: number;
+  /** On `fastify.close()`, how long in-flight calls may run before they are aborted. Default 5000 ms. */
+  shutdownGraceMs?: number;
+}
+
+const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024;
+const DEFAULT_COMPRESS_MIN_BYTES = 1024;
+const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
+/** Methods our routes listen on; OPTIONS stays free for CORS plugins. */
+const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
+
+function optionError(name: string, expected: string, got: unknown): Error {
+  return new TypeError(
+    `fastify-connectrpc: option "${name}" must be ${expected}; got ${JSON.stringify(got) ?? String(got)}`,
+  );
+}
+
+function intOption(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number;
+function intOption(
+  opts: Record<string, unknown>,
+  name: string,
+  min: number,
+  max: number,
+  fallback: undefined,
+): number | undefined;
+function intOption(
+  opts: Record<string, unknown>,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number | undefined,
+) {
+  const v = opts[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw optionError(name, `an integer from ${min} to ${max}`, v);
+  }
+  return v;
+}
+
+/** Validates the options and fills in defaults; a bad option names itself. */
+export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & { shutdownGraceMs: number } {
+  const o = opts as unknown as Record<string, unknown>;
+  if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
+  const compressions: Compression[] = [];
+  if (opts.acceptCompression !== undefined) {
+    if (!Array.isArray(opts.acceptCompression)) {
+      throw optionError(
+        "acceptCompression",
+        'an array of "gzip", "br", "deflate" or Compression objects',
+        opts.acceptCompression,
+      );
+    }
+    for (const c of opts.acceptCompression) {
+      if (c === IDENTITY) continue;
+      const found = typeof c === "string" ? allCompressions.find((x) => x.name === c) : c;
+      if (!found || typeof found.compress !== "function" || typeof found.decompress !== "function") {
+        throw optionError("acceptCompression", 'an array of "gzip", "br", "deflate" or Compression objects', c);
+      }
+      compressions.push(found);
+    }
+  } else {
+    compressions.push(...allCompressions);
+  }
+  if (opts.jsonOptions !== undefined && (typeof opts.jsonOptions !== "object" || opts.jsonOptions === null)) {
+    throw optionError("jsonOptions", "an object", opts.jsonOptions);
+  }
+  if (
+    opts.interceptors !== undefined &&
+    (!Array.isArray(opts.interceptors) || opts.interceptors.some((i) => typeof i !== "function"))
+  ) {
+    throw optionError("interceptors", "an array of functions", opts.interceptors);
+  }
+  if (opts.requireConnectProtocolHeader !== undefined && typeof opts.requireConnectProtocolHeader !== "boolean") {
+    throw optionError("requireConnectProtocolHeader", "a boolean", opts.requireConnectProtocolHeader);
+  }
+  return {
+    readMaxBytes: intOption(o, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
+    writeMaxBytes: intOption(o, "writeMaxBytes", 1, kMaxLength, kMaxLength),
+    compressMinBytes: intOption(o, "compressMinBytes", 0, kMaxLength, DEFAULT_COMPRESS_MIN_BYTES),
+    compression: new CompressionRegistry(compressions),
+    json: opts.jsonOptions ?? {},
+    requireConnectProtocolHeader: opts.requireConnectProtocolHeader ?? false,
+    maxTimeoutMs: intOption(o, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
+    shutdownGraceMs: intOption(o, "shutdownGraceMs", 0, 2 ** 31 - 1, DEFAULT_SHUTDOWN_GRACE_MS),
+  };
+}
+
+/** Answers a request that never became a call (405, 415, 505): plain HTTP with a short text body. */
+function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingHttpHeaders, message: string): void {
+  const body = Buffer.from(message);
+  headers["content-type"] = "text/plain; charset=utf-8";
+  headers["content-length"] = body.byteLength;
+  adapter.head(status, headers);
+  adapter.end(body);
+}
+
+const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fastify, opts) => {
+  const options = resolveOptions(opts);
+  const router = new ConnectRouter(opts.interceptors ?? []);
+  opts.routes(router);
+
+  // This plugin is encapsulated: these parsers apply to our routes only. The
+  // body is left unread so each protocol can stream it.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser("*", (_req, _payload, done) => done(null));
+
+  const inFlight = new Set<ServerCall>();
+  for (const entry of router.entries) {
+    fastify.route({
+      method: ROUTE_METHODS,
+      url: `/${entry.method.parent.typeName}/${entry.method.name}`,
+      exposeHeadRoute: false,
+      handler: routeHandler(entry, options, inFlight),
+    });
+  }
+
+  addGracefulShutdown(fastify, inFlight, options.shutdownGraceMs);
+};
+
+function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<ServerCall>) {
+  const method = entry.method;
+  const idempotent = method.idempotency === 1; // NO_SIDE_EFFECTS
+  const allow = idempotent ? "GET, POST" : "POST";
+  const codecs = new Map<CodecName, MethodCodec>();
+  const codecFor = (name: CodecName): MethodCodec => {
+    let c = codecs.get(name);
+    if (!c) {
+      c = {
+        input: createCodec(method.input, name, options.json),
+        output: createCodec(method.output, name, options.json),
+      };
+      codecs.set(name, c);
+    }
+    return c;
+  };
+  const newCall = (
+    request: FastifyRequest,
+    adapter: ResponseAdapter,
+    protocol: "connect",
+    codec: CodecName,
+    httpMethod: string,
+  ) =>
+    new ServerCall(
+      entry,
+      new CallContext(method, protocol, httpMethod, request),
+      adapter,
+      requestBodySource(request.raw),
+      request,
+      options,
+      codecFor(codec),
+      inFlight,
+    );
+
+  return function handle(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
+    reply.hijack();
+    const adapter = createResponseAdapter(request.raw, reply.raw);
+    const httpMethod = request.raw.method ?? "";
+    if (httpMethod === "POST") {
+      const ct = parseContentType(request.headers["content-type"]);
+      if (
+        !ct ||
+        (ct.protocol === "connect" && ct.streaming !== (method.methodKind !== "unary")) ||
+        ct.protocol !== "connect"
+      ) {
+        rejectUnsupportedContentType(adapter, request.headers["content-type"], method);
+        return;
+      }
+      const call = newCall(request, adapter, "connect", ct.codec, httpMethod);
+      void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
+      return;
+    }
+    if (httpMethod === "GET" && idempotent) {
+      const query = parseGetQuery(request.raw.url ?? "");
+      const codec = query.encoding;
+      if (codec !== "proto" && codec !== "json") {
+        rejectHttp(
+          adapter,
+          415,
+          {},
+          `unsupported message encoding "${codec ?? ""}" in query parameter "encoding"; expected "proto" or "json"`,
+        );
+        return;
+      }
+      void serveConnectUnary(newCall(request, adapter, "connect", codec, httpMethod), query);
+      return;
+    }
+    rejectHttp(adapter, 405, { allow }, `method ${httpMethod} is not allowed; use ${allow.replace(", ", " or ")}`);
+  };
+}
+
+function rejectUnsupportedContentType(
+  adapter: ResponseAdapter,
+  contentType: string | undefined,
+  method: DescMethod,
+): void {
+  const accepted =
+    method.methodKind === "unary"
+      ? supportedContentTypes.filter((t) => t !== "application/connect+proto" && t !== "application/connect+json")
+      : supportedContentTypes.filter((t) => t !== "application/proto" && t !== "application/json");
+  const list = accepted.filter((t) => !t.startsWith("application/grpc"));
+  rejectHttp(
+    adapter,
+    415,
+    { "accept-post": list.join(", ") },
+    `unsupported content-type "${contentType ?? ""}"; expected ${list.join(", ")}`,
+  );
+}
+
+/**
+ * The Fastify plugin: serves Connect (and, on the same routes, gRPC and
+ * gRPC-Web) for the services that `routes` registers. It keeps its own
+ * encapsulated scope, so its body parsers never touch the app's other routes;
+ * `prefix` works as for any Fastify plugin.
+ */
+export const fastifyConnectRpc = fp(connectRpcPlugin, {
+  fastify: "5.x",
+  name: "fastify-connectrpc",
+  encapsulate: true,
+});

@@ -1,0 +1,186 @@
+import type { Readable } from "node:stream";
+import { Code } from "../protocol/code.js";
+import { type Envelope, EnvelopeDecoder } from "../protocol/envelope.js";
+import { ConnectError } from "../protocol/error.js";
+
+/** The readable body of a request: the HTTP/2 stream itself, or the HTTP/1.1 IncomingMessage. */
+export function requestBodySource(rawReq: object): Readable {
+  return (rawReq as { stream?: Readable }).stream ?? (rawReq as Readable);
+}
+
+function clientGone(): ConnectError {
+  return new ConnectError("the client closed the request before sending all of it", Code.Canceled);
+}
+
+function tooLarge(size: number, maxBytes: number): ConnectError {
+  return new ConnectError(
+    `message size ${size} is larger than configured readMaxBytes ${maxBytes}`,
+    Code.ResourceExhausted,
+  );
+}
+
+/**
+ * Reads a whole body, refusing it once it passes `maxBytes` (and at once when
+ * a declared content-length already does).
+ */
+export function readBody(source: Readable, maxBytes: number, contentLength: string | undefined): Promise<Buffer> {
+  if (contentLength !== undefined) {
+    const declared = Number(contentLength);
+    if (declared > maxBytes) return Promise.reject(tooLarge(declared, maxBytes));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onClose);
+      source.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        cleanup();
+        // Drain the rest unread, so an HTTP/1.1 connection stays usable.
+        source.resume();
+        reject(tooLarge(size, maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(clientGone());
+    };
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onClose);
+    source.on("close", onClose);
+  });
+}
+
+/** How many decoded envelopes may wait for the handler before reading pauses. */
+const HIGH_WATER = 16;
+
+/**
+ * Request envelopes as an async iterator, with backpressure: when the handler
+ * falls behind, the socket stops being read. A body that ends inside an
+ * envelope is an error (invalid_argument, "truncated"). `transform` lets
+ * gRPC-Web text decode base64 before framing.
+ */
+export class EnvelopeReader implements AsyncIterator<Envelope> {
+  private readonly decoder: EnvelopeDecoder;
+  private readonly queue: Envelope[] = [];
+  private ended = false;
+  private error?: ConnectError;
+  private waiter?: { resolve: (r: IteratorResult<Envelope>) => void; reject: (e: unknown) => void };
+  private paused = false;
+
+  constructor(
+    private readonly source: Readable,
+    maxBytes: number,
+    private readonly transform?: (chunk: Buffer) => Buffer,
+    private readonly flush?: () => void,
+  ) {
+    this.decoder = new EnvelopeDecoder(maxBytes);
+    source.on("data", this.onData);
+    source.on("end", this.onEnd);
+    source.on("error", this.onGone);
+    source.on("close", this.onGone);
+  }
+
+  private readonly onData = (chunk: Buffer) => {
+    try {
+      this.decoder.push(this.transform ? this.transform(chunk) : chunk, this.queue);
+    } catch (e) {
+      this.fail(ConnectError.from(e, Code.InvalidArgument));
+      return;
+    }
+    if (this.queue.length >= HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.source.pause();
+    }
+    this.wake();
+  };
+
+  private readonly onEnd = () => {
+    this.ended = true;
+    this.detach();
+    try {
+      this.flush?.();
+    } catch (e) {
+      this.fail(ConnectError.from(e, Code.InvalidArgument));
+      return;
+    }
+    if (this.decoder.partial) {
+      this.fail(new ConnectError(`truncated request body: ${this.decoder.describeMissing()}`, Code.InvalidArgument));
+      return;
+    }
+    this.wake();
+  };
+
+  private readonly onGone = () => {
+    if (this.ended) return;
+    this.fail(clientGone());
+  };
+
+  private fail(e: ConnectError): void {
+    if (this.error) return;
+    this.error = e;
+    this.detach();
+    this.wake();
+  }
+
+  private detach(): void {
+    this.source.off("data", this.onData);
+    this.source.off("end", this.onEnd);
+    this.source.off("error", this.onGone);
+    this.source.off("close", this.onGone);
+    if (this.error) this.source.resume();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    this.waiter = undefined;
+    const queued = this.queue.shift();
+    if (queued) w.resolve({ value: queued, done: false });
+    else if (this.error) w.reject(this.error);
+    else if (this.ended) w.resolve({ value: undefined, done: true });
+    else this.waiter = w;
+  }
+
+  next(): Promise<IteratorResult<Envelope>> {
+    const queued = this.queue.shift();
+    if (queued) {
+      if (this.paused && this.queue.length < HIGH_WATER / 2) {
+        this.paused = false;
+        this.source.resume();
+      }
+      return Promise.resolve({ value: queued, done: false });
+    }
+    if (this.error) return Promise.reject(this.error);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.paused) {
+      this.paused = false;
+      this.source.resume();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** Stops reading: the handler will take no more messages. */
+  return(): Promise<IteratorResult<Envelope>> {
+    if (!this.ended && !this.error) {
+      this.ended = true;
+      this.detach();
+      this.source.resume();
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+}

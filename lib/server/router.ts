@@ -1,0 +1,239 @@
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodBiDiStreaming,
+  DescMethodClientStreaming,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import { Code } from "../protocol/code.js";
+import { ConnectError } from "../protocol/error.js";
+import type { HandlerContext } from "./context.js";
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A unary method: one request, one response (a message or a plain init object). */
+export type UnaryImpl<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  context: HandlerContext,
+) => Awaitable<MessageInitShape<O>>;
+
+/** A server-streaming method: one request, any number of responses. */
+export type ServerStreamingImpl<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  context: HandlerContext,
+) => AsyncIterable<MessageInitShape<O>>;
+
+/** A client-streaming method: any number of requests, one response. */
+export type ClientStreamingImpl<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  context: HandlerContext,
+) => Awaitable<MessageInitShape<O>>;
+
+/** A bidirectional-streaming method: requests and responses flow independently. */
+export type BiDiStreamingImpl<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  context: HandlerContext,
+) => AsyncIterable<MessageInitShape<O>>;
+
+/** The implementation type of one method, by its kind. */
+export type MethodImpl<M extends DescMethod> =
+  M extends DescMethodUnary<infer I, infer O>
+    ? UnaryImpl<I, O>
+    : M extends DescMethodServerStreaming<infer I, infer O>
+      ? ServerStreamingImpl<I, O>
+      : M extends DescMethodClientStreaming<infer I, infer O>
+        ? ClientStreamingImpl<I, O>
+        : M extends DescMethodBiDiStreaming<infer I, infer O>
+          ? BiDiStreamingImpl<I, O>
+          : never;
+
+/** A service implementation: one function per method, named as in the generated descriptor. */
+export type ServiceImpl<S extends DescService> = {
+  [K in keyof S["method"]]: MethodImpl<S["method"][K]>;
+};
+
+// ---------------------------------------------------------------------------
+// Interceptors, shaped like connect-es's so that existing ones port easily.
+
+interface RequestCommon {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly requestMethod: string;
+  readonly url: string;
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  readonly context: HandlerContext;
+}
+export interface UnaryRequest extends RequestCommon {
+  readonly stream: false;
+  readonly message: unknown;
+}
+export interface StreamRequest extends RequestCommon {
+  readonly stream: true;
+  readonly message: AsyncIterable<unknown>;
+}
+interface ResponseCommon {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly header: Headers;
+  readonly trailer: Headers;
+}
+export interface UnaryResponse extends ResponseCommon {
+  readonly stream: false;
+  readonly message: unknown;
+}
+export interface StreamResponse extends ResponseCommon {
+  readonly stream: true;
+  readonly message: AsyncIterable<unknown>;
+}
+/** The function an interceptor wraps: the next interceptor, or the method itself. */
+export type AnyFn = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
+/** Wraps every call: runs before and after the handler, may change requests, responses and errors. */
+export type Interceptor = (next: AnyFn) => AnyFn;
+
+// ---------------------------------------------------------------------------
+
+/**
+ * One method ready to serve. Every kind is reduced to the stream form
+ * (requests in, responses out); unary methods keep a direct form too, so the
+ * common case runs without async iterators.
+ */
+export interface MethodEntry {
+  readonly method: DescMethod;
+  /** Set for unary methods. */
+  readonly unary?: (request: unknown, context: HandlerContext) => Promise<unknown>;
+  readonly stream: (requests: AsyncIterable<unknown>, context: HandlerContext) => AsyncIterable<unknown>;
+  /** Set when interceptors apply; the protocol calls this instead. */
+  readonly intercepted?: AnyFn;
+}
+
+/** Collects the services a plugin registration serves. */
+export class ConnectRouter {
+  /** @internal */
+  readonly entries: MethodEntry[] = [];
+
+  constructor(private readonly interceptors: readonly Interceptor[] = []) {}
+
+  /**
+   * Serves a service. Methods left out of the implementation answer
+   * `unimplemented`; a name that is not a method of the service does not compile.
+   */
+  service<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): this {
+    const byLocalName = impl as Record<string, unknown>;
+    for (const name of Object.keys(byLocalName)) {
+      if (!service.methods.some((m) => m.localName === name)) {
+        throw new Error(
+          `${service.typeName} has no method "${name}"; its methods are ${service.methods.map((m) => m.localName).join(", ")}`,
+        );
+      }
+    }
+    for (const method of service.methods) {
+      const fn = byLocalName[method.localName];
+      this.addMethod(method, typeof fn === "function" ? fn.bind(impl) : undefined);
+    }
+    return this;
+  }
+
+  /** Serves a single method. */
+  rpc<M extends DescMethod>(method: M, impl: MethodImpl<M>): this {
+    this.addMethod(method, impl as (...args: never[]) => unknown);
+    return this;
+  }
+
+  private addMethod(method: DescMethod, fn: ((...args: never[]) => unknown) | undefined): void {
+    if (this.entries.some((e) => e.method === method)) {
+      throw new Error(`${method.parent.typeName}.${method.name} is already registered`);
+    }
+    const entry = normalize(method, fn ?? unimplemented(method));
+    const intercepted = this.interceptors.length > 0 ? chain(entry, this.interceptors) : undefined;
+    this.entries.push(intercepted ? { ...entry, intercepted } : entry);
+  }
+}
+
+function unimplemented(method: DescMethod) {
+  return () => {
+    throw new ConnectError(`${method.parent.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+  };
+}
+
+type AnyImpl = (input: never, ctx: HandlerContext) => unknown;
+
+function normalize(method: DescMethod, fn: (...args: never[]) => unknown): MethodEntry {
+  const impl = fn as AnyImpl;
+  switch (method.methodKind) {
+    case "unary": {
+      const unary = async (req: unknown, ctx: HandlerContext) => impl(req as never, ctx);
+      return {
+        method,
+        unary,
+        stream: (reqs, ctx) => singleOut(takeOne(method, reqs).then((req) => unary(req, ctx))),
+      };
+    }
+    case "server_streaming":
+      return {
+        method,
+        stream: (reqs, ctx) =>
+          flatten(takeOne(method, reqs).then((req) => impl(req as never, ctx) as AsyncIterable<unknown>)),
+      };
+    case "client_streaming":
+      return { method, stream: (reqs, ctx) => singleOut(Promise.resolve().then(() => impl(reqs as never, ctx))) };
+    case "bidi_streaming":
+      return { method, stream: (reqs, ctx) => impl(reqs as never, ctx) as AsyncIterable<unknown> };
+  }
+}
+
+/**
+ * The single request of a unary or server-streaming call. Zero or two
+ * messages is a protocol error (gRPC spec: unimplemented for a missing
+ * message; Connect: invalid_argument).
+ */
+async function takeOne(method: DescMethod, reqs: AsyncIterable<unknown>): Promise<unknown> {
+  const it = reqs[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) {
+    throw new ConnectError(`${method.name}: expected one request message, got none`, Code.Unimplemented);
+  }
+  const second = await it.next();
+  if (!second.done) {
+    throw new ConnectError(`${method.name}: expected one request message, got more`, Code.Unimplemented);
+  }
+  return first.value;
+}
+
+async function* singleOut(p: Promise<unknown>): AsyncIterable<unknown> {
+  yield await p;
+}
+
+async function* flatten(p: Promise<AsyncIterable<unknown>>): AsyncIterable<unknown> {
+  yield* await p;
+}
+
+function chain(entry: MethodEntry, interceptors: readonly Interceptor[]): AnyFn {
+  const innermost: AnyFn = async (req) => {
+    const ctx = req.context;
+    if (req.stream) {
+      return {
+        stream: true,
+        service: req.service,
+        method: req.method,
+        header: ctx.responseHeader,
+        trailer: ctx.responseTrailer,
+        message: entry.stream(req.message, ctx),
+      };
+    }
+    const message = entry.unary ? await entry.unary(req.message, ctx) : undefined;
+    return {
+      stream: false,
+      service: req.service,
+      method: req.method,
+      header: ctx.responseHeader,
+      trailer: ctx.responseTrailer,
+      message,
+    };
+  };
+  return interceptors.reduceRight<AnyFn>((next, interceptor) => interceptor(next), innermost);
+}

@@ -1,0 +1,45 @@
+import type { Http2Session } from "node:http2";
+import type { FastifyInstance } from "fastify";
+import { Code } from "../protocol/code.js";
+import { ConnectError } from "../protocol/error.js";
+import type { ServerCall } from "./call.js";
+
+/**
+ * Graceful shutdown for `fastify.close()`: HTTP/2 sessions get GOAWAY (so
+ * clients open no new streams, and the server can close; Node before 24 and
+ * Fastify without `forceCloseConnections` leave them open), in-flight calls
+ * get `graceMs` to finish, and whatever still runs is aborted: its signal
+ * fires and the client gets `unavailable`.
+ */
+export function addGracefulShutdown(fastify: FastifyInstance, inFlight: Set<ServerCall>, graceMs: number): void {
+  const sessions = new Set<Http2Session>();
+  const server = fastify.server as unknown as NodeJS.EventEmitter;
+  const onSession = (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  };
+  server.on("session", onSession);
+
+  fastify.addHook("preClose", async () => {
+    server.off("session", onSession);
+    for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
+    if (inFlight.size > 0) await waitUntilIdle(inFlight, graceMs);
+    for (const call of [...inFlight]) {
+      call.ctx.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+    }
+  });
+}
+
+function waitUntilIdle(inFlight: Set<ServerCall>, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(deadline);
+      clearInterval(poll);
+      resolve();
+    };
+    const deadline = setTimeout(done, graceMs);
+    const poll = setInterval(() => {
+      if (inFlight.size === 0) done();
+    }, 5);
+  });
+}
