@@ -1,14 +1,15 @@
 import { kMaxLength } from "node:buffer";
 import type { OutgoingHttpHeaders } from "node:http";
-import type { DescMethod } from "@bufbuild/protobuf";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
 import { allCompressions, type Compression, CompressionRegistry, IDENTITY } from "../protocol/compression.js";
-import { parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
 import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
 import { CallContext } from "./context.js";
+import { serveGrpc } from "./grpc.js";
+import { base64Response, serveGrpcWeb } from "./grpc-web.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
 import { ConnectRouter, type Interceptor, type MethodEntry } from "./router.js";
@@ -176,7 +177,7 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
   const newCall = (
     request: FastifyRequest,
     adapter: ResponseAdapter,
-    protocol: "connect",
+    protocol: ProtocolName,
     codec: CodecName,
     httpMethod: string,
   ) =>
@@ -190,6 +191,14 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
       codecFor(codec),
       inFlight,
     );
+  const unaryMethod = method.methodKind === "unary";
+  // Every content-type this method accepts, for 415 answers.
+  const acceptPost = supportedContentTypes
+    .filter((t) => {
+      const ct = parseContentType(t);
+      return ct && (ct.protocol !== "connect" || ct.streaming !== unaryMethod);
+    })
+    .join(", ");
 
   return function handle(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
     reply.hijack();
@@ -197,17 +206,37 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
     const httpMethod = request.raw.method ?? "";
     if (httpMethod === "POST") {
       const ct = parseContentType(request.headers["content-type"]);
-      if (
-        !ct ||
-        (ct.protocol === "connect" && ct.streaming !== (method.methodKind !== "unary")) ||
-        ct.protocol !== "connect"
-      ) {
-        rejectUnsupportedContentType(adapter, request.headers["content-type"], method);
+      // Connect picks unary or streaming framing by content-type, and it must match the method.
+      if (!ct || (ct.protocol === "connect" && ct.streaming === unaryMethod)) {
+        rejectHttp(
+          adapter,
+          415,
+          { "accept-post": acceptPost },
+          `unsupported content-type "${request.headers["content-type"] ?? ""}"; expected ${acceptPost}`,
+        );
         return;
       }
-      const call = newCall(request, adapter, "connect", ct.codec, httpMethod);
-      void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
-      return;
+      switch (ct.protocol) {
+        case "connect": {
+          const call = newCall(request, adapter, "connect", ct.codec, httpMethod);
+          void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
+          return;
+        }
+        case "grpc":
+          // gRPC needs HTTP trailers, which only HTTP/2 gives us here (connect-go answers the same).
+          if (adapter.httpVersion !== 2) {
+            rejectHttp(adapter, 505, {}, "gRPC requires HTTP/2; use gRPC-Web or Connect over HTTP/1.1");
+            return;
+          }
+          void serveGrpc(newCall(request, adapter, "grpc", ct.codec, httpMethod));
+          return;
+        case "grpc-web":
+          void serveGrpcWeb(
+            newCall(request, ct.text ? base64Response(adapter) : adapter, "grpc-web", ct.codec, httpMethod),
+            ct.text,
+          );
+          return;
+      }
     }
     if (httpMethod === "GET" && idempotent) {
       const query = parseGetQuery(request.raw.url ?? "");
@@ -226,24 +255,6 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
     }
     rejectHttp(adapter, 405, { allow }, `method ${httpMethod} is not allowed; use ${allow.replace(", ", " or ")}`);
   };
-}
-
-function rejectUnsupportedContentType(
-  adapter: ResponseAdapter,
-  contentType: string | undefined,
-  method: DescMethod,
-): void {
-  const accepted =
-    method.methodKind === "unary"
-      ? supportedContentTypes.filter((t) => t !== "application/connect+proto" && t !== "application/connect+json")
-      : supportedContentTypes.filter((t) => t !== "application/proto" && t !== "application/json");
-  const list = accepted.filter((t) => !t.startsWith("application/grpc"));
-  rejectHttp(
-    adapter,
-    415,
-    { "accept-post": list.join(", ") },
-    `unsupported content-type "${contentType ?? ""}"; expected ${list.join(", ")}`,
-  );
 }
 
 /**

@@ -56,6 +56,28 @@ export type ServiceImpl<S extends DescService> = {
   [K in keyof S["method"]]: MethodImpl<S["method"][K]>;
 };
 
+/** What a method implementation produces: its (single or streamed) response. */
+type ResponseOf<F> = F extends (...args: never[]) => infer R
+  ? R extends AsyncIterable<infer M>
+    ? M
+    : Awaited<R>
+  : never;
+
+/**
+ * Rejects response fields the message does not have. TypeScript checks excess
+ * properties of object literals, but not of values returned from a function
+ * expression, so `say: () => ({ sentense: "" })` would otherwise compile.
+ */
+export type ExactImpl<S extends DescService, T> = {
+  [K in keyof T]: K extends keyof S["method"]
+    ? [ResponseOf<T[K]>] extends [never]
+      ? T[K]
+      : [Exclude<keyof ResponseOf<T[K]>, keyof MessageShape<S["method"][K]["output"]>>] extends [never]
+        ? T[K]
+        : { "unknown response fields": Exclude<keyof ResponseOf<T[K]>, keyof MessageShape<S["method"][K]["output"]>> }
+    : never;
+};
+
 // ---------------------------------------------------------------------------
 // Interceptors, shaped like connect-es's so that existing ones port easily.
 
@@ -122,7 +144,7 @@ export class ConnectRouter {
    * Serves a service. Methods left out of the implementation answer
    * `unimplemented`; a name that is not a method of the service does not compile.
    */
-  service<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): this {
+  service<S extends DescService, T extends Partial<ServiceImpl<S>>>(service: S, impl: T & ExactImpl<S, T>): this {
     const byLocalName = impl as Record<string, unknown>;
     for (const name of Object.keys(byLocalName)) {
       if (!service.methods.some((m) => m.localName === name)) {
