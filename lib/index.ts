@@ -11,6 +11,7 @@ export {
 } from "./protocol/error.js";
 export { decodeBinaryHeader, encodeBinaryHeader } from "./protocol/headers.js";
 export type { HandlerContext } from "./server/context.js";
+export { type OnePortServerOptions, onePortServerFactory } from "./server/one-port.js";
 export { type FastifyConnectRpcOptions, fastifyConnectRpc } from "./server/plugin.js";
 export {
   type AnyFn,

@@ -1,0 +1,92 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+
+/** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113, 3.4). */
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export interface OnePortServerOptions {
+  /** Options for the HTTP/1.1 side (node:http). */
+  http1?: http.ServerOptions;
+  /** Options for the h2c side (node:http2). */
+  http2?: http2.ServerOptions;
+}
+
+type Handler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/**
+ * A factory for Fastify's `serverFactory` option that serves HTTP/1.1 and h2c
+ * (HTTP/2 with prior knowledge) on one cleartext port: it reads the first
+ * bytes of each connection and hands it to the HTTP/2 server when they are the
+ * HTTP/2 connection preface, to the HTTP/1.1 server otherwise. Node's servers
+ * each speak only one of the two on a cleartext port.
+ *
+ * ```ts
+ * const app = Fastify({ serverFactory: onePortServerFactory() });
+ * ```
+ */
+export function onePortServerFactory(options: OnePortServerOptions = {}) {
+  return (handler: Handler): net.Server => {
+    const h1 = http.createServer(options.http1 ?? {}, handler);
+    const h2 = http2.createServer(options.http2 ?? {}, handler);
+    const sessions = new Set<http2.ServerHttp2Session>();
+    const server = net.createServer((socket) => sniff(socket, h1, h2));
+    // Fastify and the plugin look for these on the server it returns.
+    h2.on("session", (session: http2.ServerHttp2Session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+      server.emit("session", session);
+    });
+    h1.on("clientError", (err, socket) => server.emit("clientError", err, socket));
+    // node:http starts its connection bookkeeping (idle tracking for
+    // closeIdleConnections, header and request timeouts) on 'listening'; the
+    // HTTP/1.1 server never listens itself, so it is told when the port is up.
+    server.on("listening", () => h1.emit("listening"));
+    const close = server.close.bind(server);
+    return Object.assign(server, {
+      /** Stops accepting connections; idle HTTP/1.1 connections close, HTTP/2 sessions get GOAWAY. */
+      close(cb?: (err?: Error) => void) {
+        close(cb);
+        // Clears node:http's timers and closes idle connections; it then fails
+        // with "not running", which is expected for a server that never listened.
+        h1.close(() => {});
+        for (const s of sessions) if (!s.closed) s.close();
+        return server;
+      },
+      closeIdleConnections: () => h1.closeIdleConnections(),
+      closeAllConnections() {
+        h1.closeAllConnections();
+        for (const s of sessions) s.destroy();
+      },
+    });
+  };
+}
+
+/** Waits for enough bytes to tell the preface from an HTTP/1.1 request line, then hands the socket on. */
+function sniff(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let buffered: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    const n = Math.min(buffered.length, PREFACE.length);
+    const isPrefix = buffered.subarray(0, n).equals(PREFACE.subarray(0, n));
+    if (isPrefix && n < PREFACE.length) return; // could still be either: wait for more
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.pause();
+    socket.unshift(buffered);
+    if (isPrefix) {
+      // The HTTP/2 session reads bytes already buffered on the socket on the
+      // next tick (nodejs/node#35475); resuming here would drop them.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  const onError = () => socket.destroy();
+  socket.on("data", onData);
+  socket.on("error", onError);
+}
