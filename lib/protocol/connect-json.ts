@@ -96,7 +96,19 @@ export function endStreamFromJson(bytes: Uint8Array): { error?: ConnectError; tr
       if (!Array.isArray(values)) {
         throw new ConnectError(`invalid end-of-stream message: metadata "${name}" is not a list`, Code.Internal);
       }
-      for (const v of values) trailer.append(name, String(v));
+      for (const v of values) {
+        try {
+          trailer.append(name, String(v));
+        } catch (e) {
+          throw new ConnectError(
+            `invalid end-of-stream message: metadata "${name}": ${(e as Error).message}`,
+            Code.Internal,
+            {
+              cause: e,
+            },
+          );
+        }
+      }
     }
   }
   if (o.error === undefined || o.error === null) return { trailer };

@@ -14,7 +14,7 @@ export interface ContentType {
 
 const known = new Map<string, ContentType>();
 function add(mime: string, protocol: ProtocolName, codec: CodecName, streaming: boolean, text = false): void {
-  known.set(mime, { protocol, codec, streaming, text });
+  known.set(mime, Object.freeze({ protocol, codec, streaming, text }));
 }
 add("application/proto", "connect", "proto", false);
 add("application/json", "connect", "json", false);

@@ -78,6 +78,8 @@ export class EnvelopeDecoder {
   }
 
   private take(n: number): Uint8Array {
+    // An empty message is valid (a gRPC request with all fields at defaults).
+    if (n === 0) return new Uint8Array(0);
     const first = this.chunks[0];
     this.buffered -= n;
     if (first.byteLength >= n) {

@@ -40,11 +40,19 @@ export function parseGrpcTimeout(value: string | undefined): number | undefined 
 /** Formats milliseconds as `grpc-timeout`, in the finest unit that fits 8 digits. */
 export function formatGrpcTimeout(ms: number): string {
   const t = Math.max(0, ms);
-  if (t < 1e5 && Number.isInteger(t * 1000)) return `${t * 1000}u`;
-  if (t < 1e8) return `${Math.ceil(t)}m`;
-  if (t < 1e11) return `${Math.ceil(t / 1000)}S`;
-  if (t < 6e12) return `${Math.ceil(t / 60_000)}M`;
-  return `${Math.min(99_999_999, Math.ceil(t / 3_600_000))}H`;
+  const us = t * 1000;
+  if (Number.isInteger(us) && us < 1e8) return `${us}u`;
+  // Round up first, then check the digits: rounding can add one.
+  for (const [unit, size] of [
+    ["m", 1],
+    ["S", 1000],
+    ["M", 60_000],
+    ["H", 3_600_000],
+  ] as const) {
+    const n = Math.ceil(t / size);
+    if (n < 1e8) return `${n}${unit}`;
+  }
+  return "99999999H";
 }
 
 /** Formats milliseconds as `Connect-Timeout-Ms`. */
