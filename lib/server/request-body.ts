@@ -12,6 +12,16 @@ function clientGone(): ConnectError {
   return new ConnectError("the client closed the request before sending all of it", Code.Canceled);
 }
 
+/**
+ * Node quirk: when an HTTP/2 connection drops, each open stream emits 'end'
+ * (as if END_STREAM had arrived) with rstCode already set, then 'close'. A
+ * body cut off like that must not be taken as complete.
+ */
+function resetByPeer(source: Readable): boolean {
+  const code = (source as { rstCode?: number }).rstCode;
+  return code !== undefined && code !== 0;
+}
+
 function tooLarge(size: number, maxBytes: number): ConnectError {
   return new ConnectError(
     `message size ${size} is larger than configured readMaxBytes ${maxBytes}`,
@@ -50,6 +60,10 @@ export function readBody(source: Readable, maxBytes: number, contentLength: stri
     };
     const onEnd = () => {
       cleanup();
+      if (resetByPeer(source)) {
+        reject(clientGone());
+        return;
+      }
       resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     };
     const onClose = () => {
@@ -108,6 +122,10 @@ export class EnvelopeReader implements AsyncIterator<Envelope> {
   };
 
   private readonly onEnd = () => {
+    if (resetByPeer(this.source)) {
+      this.fail(clientGone());
+      return;
+    }
     this.ended = true;
     this.detach();
     try {
