@@ -1,4 +1,5 @@
 import type { Http2Session } from "node:http2";
+import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
@@ -19,13 +20,33 @@ export function addGracefulShutdown(fastify: FastifyInstance, inFlight: Set<Serv
     session.once("close", () => sessions.delete(session));
   };
   server.on("session", onSession);
+  // Raw sockets, to drop what peers keep open after the grace period: a
+  // closed HTTP/2 session still waits for its peer to close the socket.
+  const sockets = new Set<Socket>();
+  const onConnection = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+  server.on("connection", onConnection);
+  server.on("secureConnection", onConnection);
 
   fastify.addHook("preClose", async () => {
     server.off("session", onSession);
+    server.off("connection", onConnection);
+    server.off("secureConnection", onConnection);
     for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
     if (inFlight.size > 0) await waitUntilIdle(inFlight, graceMs);
     for (const call of [...inFlight]) {
       call.ctx.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+    }
+    // A gracefully closing HTTP/2 session waits for the peer to close the
+    // connection; a peer that holds an unread stream never does. Give the
+    // last frames (end-of-stream, GOAWAY) a moment, then drop what is left.
+    if (sessions.size > 0 || sockets.size > 0) {
+      setTimeout(() => {
+        for (const s of sessions) if (!s.destroyed) s.destroy();
+        for (const socket of sockets) socket.destroy();
+      }, 100).unref();
     }
   });
 }
