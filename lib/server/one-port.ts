@@ -12,10 +12,13 @@ export interface OnePortServerOptions {
   http2?: http2.ServerOptions;
 }
 
-type Handler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+/**
+ * Fastify's request handler. Typed for HTTP/1.1 so that the factory fits
+ * `Fastify({ serverFactory })` as an HTTP/1.1 app; at run time HTTP/2
+ * connections pass Node's compatibility request and response, which Fastify
+ * handles alike.
+ */
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /**
  * A factory for Fastify's `serverFactory` option that serves HTTP/1.1 and h2c
@@ -29,9 +32,9 @@ type Handler = (
  * ```
  */
 export function onePortServerFactory(options: OnePortServerOptions = {}) {
-  return (handler: Handler): net.Server => {
+  return (handler: Handler): http.Server => {
     const h1 = http.createServer(options.http1 ?? {}, handler);
-    const h2 = http2.createServer(options.http2 ?? {}, handler);
+    const h2 = http2.createServer(options.http2 ?? {}, handler as unknown as Parameters<typeof http2.createServer>[1]);
     const sessions = new Set<http2.ServerHttp2Session>();
     const server = net.createServer((socket) => sniff(socket, h1, h2));
     // Fastify and the plugin look for these on the server it returns.
@@ -46,6 +49,7 @@ export function onePortServerFactory(options: OnePortServerOptions = {}) {
     // HTTP/1.1 server never listens itself, so it is told when the port is up.
     server.on("listening", () => h1.emit("listening"));
     const close = server.close.bind(server);
+    // Fastify needs listen, close and address; the object is a net.Server underneath.
     return Object.assign(server, {
       /** Stops accepting connections; idle HTTP/1.1 connections close, HTTP/2 sessions get GOAWAY. */
       close(cb?: (err?: Error) => void) {
@@ -61,7 +65,7 @@ export function onePortServerFactory(options: OnePortServerOptions = {}) {
         h1.closeAllConnections();
         for (const s of sessions) s.destroy();
       },
-    });
+    }) as unknown as http.Server;
   };
 }
 

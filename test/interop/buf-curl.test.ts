@@ -32,7 +32,7 @@ async function bufCurl(protocol: string, url: string, body: object, extra: strin
 }
 
 t.test("buf curl (connect-go) over connect, grpc and grpcweb", async (t) => {
-  const s = await startServer({ fastify: { serverFactory: onePortServerFactory() as never } });
+  const s = await startServer({ fastify: { serverFactory: onePortServerFactory() } });
   t.teardown(s.close);
   const base = `${s.baseUrl}/fcr.test.v1.TestService`;
   for (const protocol of ["connect", "grpc", "grpcweb"]) {

@@ -14,7 +14,7 @@ import { testServiceImpl } from "../helpers/test-service.js";
 import { echoBytes, envelope, h1, h2, parseEnvelopes, SERVICE } from "./raw-http.js";
 
 async function onePortApp() {
-  const app = Fastify({ serverFactory: onePortServerFactory() as never });
+  const app = Fastify({ serverFactory: onePortServerFactory() });
   const versions: string[] = [];
   app.addHook("onRequest", async (req) => {
     versions.push(`${req.raw.httpVersion} ${req.headers["content-type"] ?? "-"} ${req.url}`);
