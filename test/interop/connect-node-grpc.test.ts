@@ -2,10 +2,9 @@
 // (HTTP/1.1 and h2c) to the plugin: every call kind in proto and JSON, errors
 // with details and metadata, custom and -bin headers and trailers, gzip, and a
 // full-duplex bidi exchange over gRPC.
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
-  ConnectError,
+  type ConnectError,
   createClient,
   decodeBinaryHeader,
   encodeBinaryHeader,
@@ -18,42 +17,9 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import t, { type Test } from "tap";
-import type { Compression } from "../../lib/index.js";
-import { gzip } from "../../lib/protocol/compression.js";
-import { type EchoRequestSchema, type EchoResponse, ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { collect, countingGzip, hex, PAYLOAD, type Req, rejection, requests } from "../helpers/peer.js";
 import { startServer } from "../helpers/server.js";
-
-type Req = MessageInitShape<typeof EchoRequestSchema>;
-
-/** 2000 bytes covering every byte value, compressible. */
-const PAYLOAD = Uint8Array.from({ length: 2000 }, (_, i) => (i * 7) % 256);
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
-
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-async function collect(it: AsyncIterable<EchoResponse>): Promise<{ messages: EchoResponse[]; error?: ConnectError }> {
-  const messages: EchoResponse[] = [];
-  try {
-    for await (const m of it) messages.push(m);
-  } catch (e) {
-    return { messages, error: ConnectError.from(e) };
-  }
-  return { messages };
-}
-
-async function* requests(...reqs: Req[]): AsyncIterable<Req> {
-  for (const r of reqs) yield r;
-}
 
 function checkErrorDetail(t: Test, err: ConnectError | undefined, code: Code, codeName: string, message: string) {
   t.ok(err, "the call failed");
@@ -66,23 +32,6 @@ function checkErrorDetail(t: Test, err: ConnectError | undefined, code: Code, co
     "the ErrorInfo detail round-trips in grpc-status-details-bin",
   );
   t.equal(err.metadata.get("x-error-meta"), "yes", "error metadata round-trips");
-}
-
-/** The library's gzip, counting what the server compresses and decompresses. */
-function countingGzip() {
-  const counts = { compress: 0, decompress: 0 };
-  const compression: Compression = {
-    name: "gzip",
-    compress(data) {
-      counts.compress++;
-      return gzip.compress(data);
-    },
-    decompress(data, maxBytes) {
-      counts.decompress++;
-      return gzip.decompress(data, maxBytes);
-    },
-  };
-  return { compression, counts };
 }
 
 type Kind = "grpc" | "grpc-web";

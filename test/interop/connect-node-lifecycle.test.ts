@@ -3,17 +3,15 @@
 // readMaxBytes. Each is observed from the server side through the handler's
 // context, with bounded waits.
 import type { Socket } from "node:net";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import type { FastifyInstance } from "fastify";
 import t, { type Test } from "tap";
 import type { FastifyConnectRpcOptions, HandlerContext, ServiceImpl } from "../../lib/index.js";
-import { type EchoRequestSchema, type EchoResponse, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { collect, rejection, requests } from "../helpers/peer.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
 import { testServiceImpl } from "../helpers/test-service.js";
-
-type Req = MessageInitShape<typeof EchoRequestSchema>;
 
 /** How long the server may take to notice an abort. Generous; a pass is fast. */
 const ABORT_WAIT_MS = 2000;
@@ -85,29 +83,6 @@ function abortedWithin(signal: AbortSignal, ms: number): Promise<boolean> {
 
 function reasonCode(signal: AbortSignal): unknown {
   return (signal.reason as { code?: unknown } | undefined)?.code;
-}
-
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-async function collect(it: AsyncIterable<EchoResponse>): Promise<{ messages: EchoResponse[]; error?: ConnectError }> {
-  const messages: EchoResponse[] = [];
-  try {
-    for await (const m of it) messages.push(m);
-  } catch (e) {
-    return { messages, error: ConnectError.from(e) };
-  }
-  return { messages };
-}
-
-async function* requests(...reqs: Req[]): AsyncIterable<Req> {
-  for (const r of reqs) yield r;
 }
 
 /** Makes the peer ask the server for a deadline shorter than its own, so the server's timer fires first. */

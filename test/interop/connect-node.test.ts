@@ -1,63 +1,12 @@
 // Interop with the real peer: @connectrpc/connect-node calls the plugin on a
 // listening port, over HTTP/1.1 and h2c, with proto and JSON, with and without
 // gzip. Every call kind, errors, headers and trailers.
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, decodeBinaryHeader, encodeBinaryHeader } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient, decodeBinaryHeader, encodeBinaryHeader } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import t, { type Test } from "tap";
-import type { Compression } from "../../lib/index.js";
-import { gzip } from "../../lib/protocol/compression.js";
-import { type EchoRequestSchema, type EchoResponse, ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { collect, countingGzip, hex, PAYLOAD, type Req, rejection, requests } from "../helpers/peer.js";
 import { startServer } from "../helpers/server.js";
-
-type Req = MessageInitShape<typeof EchoRequestSchema>;
-
-/** 2000 bytes covering every byte value, compressible enough for gzip to matter. */
-const PAYLOAD = Uint8Array.from({ length: 2000 }, (_, i) => (i * 7) % 256);
-
-/** The library's gzip, counting what the server compresses and decompresses. */
-function countingGzip() {
-  const counts = { compress: 0, decompress: 0 };
-  const compression: Compression = {
-    name: "gzip",
-    compress(data) {
-      counts.compress++;
-      return gzip.compress(data);
-    },
-    decompress(data, maxBytes) {
-      counts.decompress++;
-      return gzip.decompress(data, maxBytes);
-    },
-  };
-  return { compression, counts };
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
-
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-async function collect(it: AsyncIterable<EchoResponse>): Promise<{ messages: EchoResponse[]; error?: ConnectError }> {
-  const messages: EchoResponse[] = [];
-  try {
-    for await (const m of it) messages.push(m);
-  } catch (e) {
-    return { messages, error: ConnectError.from(e) };
-  }
-  return { messages };
-}
-
-async function* requests(...reqs: Req[]): AsyncIterable<Req> {
-  for (const r of reqs) yield r;
-}
 
 function checkErrorDetail(t: Test, err: ConnectError | undefined, code: Code, codeName: string, message: string) {
   t.ok(err, "the call failed");

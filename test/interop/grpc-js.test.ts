@@ -5,7 +5,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import t, { type Test } from "tap";
-import type { Compression } from "../../lib/index.js";
 import { deflate, gzip } from "../../lib/protocol/compression.js";
 import { decodeStatusDetails } from "../../lib/protocol/grpc-status.js";
 import { type EchoResponse, ErrorInfoSchema } from "../gen/fcr/test/v1/test_pb.js";
@@ -18,14 +17,8 @@ import {
   grpcUnary,
   type TestServiceGrpcClient,
 } from "../helpers/grpc-js-client.js";
+import { counting, hex, PAYLOAD } from "../helpers/peer.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
-
-/** 2000 bytes covering every byte value, compressible. */
-const PAYLOAD = Uint8Array.from({ length: 2000 }, (_, i) => (i * 7) % 256);
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
 
 async function setup(
   t: Test,
@@ -37,23 +30,6 @@ async function setup(
   const client = createGrpcJsClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), channel);
   t.teardown(() => client.close());
   return { server, client };
-}
-
-/** The library's compression, counting what the server compresses and decompresses. */
-function counting(inner: Compression) {
-  const counts = { compress: 0, decompress: 0 };
-  const compression: Compression = {
-    name: inner.name,
-    compress(data) {
-      counts.compress++;
-      return inner.compress(data);
-    },
-    decompress(data, maxBytes) {
-      counts.decompress++;
-      return inner.decompress(data, maxBytes);
-    },
-  };
-  return { compression, counts };
 }
 
 /** Checks a failed call: code, message, the ErrorInfo detail in grpc-status-details-bin, and error metadata. */
