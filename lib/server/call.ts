@@ -46,6 +46,12 @@ export class ServerCall {
     inFlight.add(this);
   }
 
+  /** A request header; repeated values are joined with ", ". */
+  header(name: string): string | undefined {
+    const v = this.request.headers[name];
+    return Array.isArray(v) ? v.join(", ") : v;
+  }
+
   /** The RPC path, for logs. */
   get rpc(): string {
     return `${this.entry.method.parent.typeName}/${this.entry.method.name}`;
@@ -87,18 +93,7 @@ export class ServerCall {
   async callUnary(message: unknown): Promise<{ message: unknown; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: await (entry.unary as NonNullable<MethodEntry["unary"]>)(message, ctx) };
-    const res = (await entry.intercepted({
-      stream: false,
-      service: entry.method.parent,
-      method: entry.method,
-      requestMethod: ctx.requestMethod,
-      url: this.request.url,
-      header: ctx.requestHeader,
-      signal: ctx.signal,
-      context: ctx,
-      message,
-    })) as UnaryResponse;
-    return res;
+    return (await entry.intercepted({ ...this.interceptorRequest(), stream: false, message })) as UnaryResponse;
   }
 
   /** Runs any method in its stream form, through the interceptors when there are any. */
@@ -107,8 +102,17 @@ export class ServerCall {
   ): Promise<{ message: AsyncIterable<unknown>; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: entry.stream(messages, ctx) };
-    const res = (await entry.intercepted({
+    return (await entry.intercepted({
+      ...this.interceptorRequest(),
       stream: true,
+      message: messages,
+    })) as StreamResponse;
+  }
+
+  /** What interceptors see of the request, whatever the call kind. */
+  private interceptorRequest() {
+    const { entry, ctx } = this;
+    return {
       service: entry.method.parent,
       method: entry.method,
       requestMethod: ctx.requestMethod,
@@ -116,9 +120,7 @@ export class ServerCall {
       header: ctx.requestHeader,
       signal: ctx.signal,
       context: ctx,
-      message: messages,
-    })) as StreamResponse;
-    return res;
+    };
   }
 
   /** Checks an encoded response against writeMaxBytes. */
@@ -138,6 +140,6 @@ export class ServerCall {
     if (max !== undefined && ms > max) {
       throw new ConnectError(`timeout ${ms}ms is larger than the server's maximum of ${max}ms`, Code.InvalidArgument);
     }
-    this.ctx.setTimeout(ms, 2 ** 31 - 1);
+    this.ctx.setTimeout(ms);
   }
 }

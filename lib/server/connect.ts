@@ -8,15 +8,10 @@ import { appendHeaders } from "../protocol/headers.js";
 import { parseConnectTimeout } from "../protocol/timeout.js";
 import type { ServerCall } from "./call.js";
 import { type EnvelopeWire, serveEnveloped } from "./envelope-call.js";
-import { EnvelopeReader, readBody } from "./request-body.js";
+import { readBody } from "./request-body.js";
 
 // The Connect protocol (connectrpc.com/docs/protocol): unary over POST or GET,
 // and streaming with enveloped messages and a JSON end-of-stream message.
-
-function header(call: ServerCall, name: string): string | undefined {
-  const v = call.request.headers[name];
-  return Array.isArray(v) ? v.join(", ") : v;
-}
 
 /** Connect-Protocol-Version must be 1 when present, and present when the server requires it. */
 function checkProtocolVersion(version: string | undefined, required: boolean): void {
@@ -123,7 +118,7 @@ async function getRequestBytes(call: ServerCall, query: GetQuery): Promise<Uint8
  */
 export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefined): Promise<void> {
   const { ctx, adapter, options } = call;
-  const responseCompression = options.compression.negotiate(header(call, "accept-encoding"));
+  const responseCompression = options.compression.negotiate(call.header("accept-encoding"));
   let result: { message: unknown; header?: Headers; trailer?: Headers } | undefined;
   const send = (error: ConnectError | undefined, body: Uint8Array | undefined, compressed: Compression | undefined) => {
     if (!call.complete(error)) return;
@@ -154,7 +149,7 @@ export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefi
     ctx.abort(reason);
   });
   try {
-    call.applyTimeout(parseConnectTimeout(header(call, "connect-timeout-ms")));
+    call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
     let bytes: Uint8Array;
     if (get) {
       if (get.connect === undefined ? options.requireConnectProtocolHeader : get.connect !== "v1") {
@@ -165,9 +160,9 @@ export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefi
       }
       bytes = await getRequestBytes(call, get);
     } else {
-      checkProtocolVersion(header(call, "connect-protocol-version"), options.requireConnectProtocolHeader);
-      const compression = options.compression.forRequest(header(call, "content-encoding"));
-      bytes = await readBody(call.source, options.readMaxBytes, header(call, "content-length"));
+      checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
+      const compression = options.compression.forRequest(call.header("content-encoding"));
+      bytes = await readBody(call.source, options.readMaxBytes, call.header("content-length"));
       if (compression) bytes = await compression.decompress(bytes, options.readMaxBytes);
     }
     const request = call.codec.input.decode(bytes);
@@ -214,21 +209,14 @@ const jsonStreamWire = streamWire("json");
 
 /** Serves a Connect streaming call (any kind but unary); the status is always HTTP 200. */
 export function serveConnectStream(call: ServerCall): Promise<void> {
-  const { options } = call;
   const wire = call.codec.input.name === "proto" ? protoStreamWire : jsonStreamWire;
-  let requestCompression: Compression | undefined;
-  let responseCompression: Compression | undefined;
-  try {
-    checkProtocolVersion(header(call, "connect-protocol-version"), false);
-    call.applyTimeout(parseConnectTimeout(header(call, "connect-timeout-ms")));
-    requestCompression = options.compression.forRequest(header(call, "connect-content-encoding"));
-    responseCompression = options.compression.negotiate(header(call, "connect-accept-encoding"));
-  } catch (e) {
-    const error = call.wireError(e);
-    call.complete(error);
-    wire.end(call, { headSent: false, head: () => wire.headHeaders(call, undefined), trailer: undefined }, error);
-    return Promise.resolve();
-  }
-  const reader = new EnvelopeReader(call.source, options.readMaxBytes);
-  return serveEnveloped(call, wire, reader, requestCompression, responseCompression);
+  return serveEnveloped(call, wire, () => {
+    const { compression } = call.options;
+    checkProtocolVersion(call.header("connect-protocol-version"), false);
+    call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
+    return {
+      request: compression.forRequest(call.header("connect-content-encoding")),
+      response: compression.negotiate(call.header("connect-accept-encoding")),
+    };
+  });
 }

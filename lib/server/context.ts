@@ -4,6 +4,7 @@ import { Code } from "../protocol/code.js";
 import type { ProtocolName } from "../protocol/content-type.js";
 import { ConnectError } from "../protocol/error.js";
 import { headersFromIncoming } from "../protocol/headers.js";
+import { MAX_TIMER_MS } from "../protocol/timeout.js";
 
 /** What every handler receives besides its request message(s). */
 export interface HandlerContext {
@@ -98,9 +99,9 @@ export class CallContext implements HandlerContext {
    * Starts the deadline clock. When it runs out the call is aborted with
    * deadline_exceeded.
    */
-  setTimeout(ms: number, maxTimerMs: number): void {
+  setTimeout(ms: number): void {
     this.deadline = Date.now() + ms;
-    if (ms > maxTimerMs) return;
+    if (ms > MAX_TIMER_MS) return;
     this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), ms);
   }
 

@@ -5,7 +5,7 @@ import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/enve
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import type { ServerCall } from "./call.js";
-import type { EnvelopeReader } from "./request-body.js";
+import { EnvelopeReader } from "./request-body.js";
 
 /**
  * What differs between the enveloped protocols (Connect streaming, gRPC,
@@ -74,19 +74,44 @@ class RequestMessages implements AsyncIterableIterator<unknown> {
   }
 }
 
+/** The compressions of a call, as its request headers negotiate them. */
+export interface CallCompression {
+  request: Compression | undefined;
+  response: Compression | undefined;
+}
+
+/** Decodes the request body before framing (gRPC-Web text: base64). */
+export interface BodyTransform {
+  chunk(b: Buffer): Buffer;
+  flush(): void;
+}
+
 /**
- * Serves one call over an enveloped protocol: decodes requests as the
- * handler pulls them, writes each response as one envelope with backpressure,
- * and ends with the protocol's status. Deadlines, cancellation and shutdown
- * all end the call through `call.ctx.abort`, which reaches `finish` here.
+ * Serves one call over an enveloped protocol. `negotiate` reads the
+ * protocol's request headers (timeout, encodings); if it throws, the call ends
+ * at once with that error. Then requests are decoded as the handler pulls
+ * them, each response goes out as one envelope with backpressure, and the call
+ * ends with the protocol's status. Deadlines, cancellation and shutdown all
+ * end the call through `call.ctx.abort`, which reaches `finish` here.
  */
 export async function serveEnveloped(
   call: ServerCall,
   wire: EnvelopeWire,
-  reader: EnvelopeReader,
-  requestCompression: Compression | undefined,
-  responseCompression: Compression | undefined,
+  negotiate: () => CallCompression,
+  transform?: BodyTransform,
 ): Promise<void> {
+  let compression: CallCompression;
+  try {
+    compression = negotiate();
+  } catch (e) {
+    const error = call.wireError(e);
+    if (call.complete(error)) {
+      wire.end(call, { headSent: false, head: () => wire.headHeaders(call, undefined), trailer: undefined }, error);
+    }
+    return;
+  }
+  const { request: requestCompression, response: responseCompression } = compression;
+  const reader = new EnvelopeReader(call.source, call.options.readMaxBytes, transform?.chunk, transform?.flush);
   const { adapter, ctx, options } = call;
   let userHeader: Headers | undefined;
   let userTrailer: Headers | undefined;

@@ -1,21 +1,14 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Code } from "../protocol/code.js";
-import type { Compression } from "../protocol/compression.js";
 import type { ConnectError } from "../protocol/error.js";
 import { grpcStatusTrailers } from "../protocol/grpc-status.js";
 import { parseGrpcTimeout } from "../protocol/timeout.js";
 import type { ServerCall } from "./call.js";
-import { type EnvelopeWire, type ResponseState, serveEnveloped } from "./envelope-call.js";
-import { EnvelopeReader } from "./request-body.js";
+import { type BodyTransform, type EnvelopeWire, type ResponseState, serveEnveloped } from "./envelope-call.js";
 
 // gRPC over HTTP/2 (grpc/grpc doc/PROTOCOL-HTTP2.md): enveloped messages,
 // the status in HTTP trailers, or a trailers-only response when the call
 // fails before its first message.
-
-function header(call: ServerCall, name: string): string | undefined {
-  const v = call.request.headers[name];
-  return Array.isArray(v) ? v.join(",") : v;
-}
 
 /**
  * How a gRPC-family protocol writes its status at the end of a call: gRPC as
@@ -54,35 +47,24 @@ const grpcProto = grpcFamilyWire("application/grpc", true, writeHttpTrailers);
 const grpcJson = grpcFamilyWire("application/grpc+json", true, writeHttpTrailers);
 
 /**
- * Parses what gRPC and gRPC-Web requests share (grpc-timeout, grpc-encoding,
- * grpc-accept-encoding), then serves the call. A bad header ends the call at
- * once with the wire's status.
+ * Serves a gRPC-family call, reading what gRPC and gRPC-Web requests share:
+ * grpc-timeout, grpc-encoding and grpc-accept-encoding.
  */
-export function serveGrpcFamily(
-  call: ServerCall,
-  wire: EnvelopeWire,
-  transform?: { chunk: (b: Buffer) => Buffer; flush: () => void },
-): Promise<void> {
-  const { options } = call;
-  let requestCompression: Compression | undefined;
-  let responseCompression: Compression | undefined;
-  try {
-    call.applyTimeout(parseGrpcTimeout(header(call, "grpc-timeout")));
-    requestCompression = options.compression.forRequest(header(call, "grpc-encoding"));
-    // Answer in the request's encoding when the client accepts it (as grpc-go does), else the first we share.
-    const accept = header(call, "grpc-accept-encoding");
-    responseCompression = options.compression.negotiate(
-      requestCompression && accept?.includes(requestCompression.name) ? requestCompression.name : accept,
-    );
-  } catch (e) {
-    const error = call.wireError(e);
-    if (call.complete(error)) {
-      wire.end(call, { headSent: false, head: () => wire.headHeaders(call, undefined), trailer: undefined }, error);
-    }
-    return Promise.resolve();
-  }
-  const reader = new EnvelopeReader(call.source, options.readMaxBytes, transform?.chunk, transform?.flush);
-  return serveEnveloped(call, wire, reader, requestCompression, responseCompression);
+export function serveGrpcFamily(call: ServerCall, wire: EnvelopeWire, transform?: BodyTransform): Promise<void> {
+  return serveEnveloped(
+    call,
+    wire,
+    () => {
+      const { compression } = call.options;
+      call.applyTimeout(parseGrpcTimeout(call.header("grpc-timeout")));
+      const request = compression.forRequest(call.header("grpc-encoding"));
+      // Answer in the request's encoding when the client accepts it (as grpc-go does), else the first we share.
+      const accept = call.header("grpc-accept-encoding");
+      const response = compression.negotiate(request && accept?.includes(request.name) ? request.name : accept);
+      return { request, response };
+    },
+    transform,
+  );
 }
 
 /** Serves a gRPC call (HTTP/2 only; the plugin answers 505 on HTTP/1.1 first). */
