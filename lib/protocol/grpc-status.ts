@@ -3,6 +3,7 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Code, codeFromNumber } from "./code.js";
 import { ConnectError, detailToWire, type IncomingDetail } from "./error.js";
 import { appendHeaders, decodeBinaryHeader, encodeBinaryHeader } from "./headers.js";
+import { percentDecode } from "./percent.js";
 
 // The status of a gRPC or gRPC-Web call: grpc-status, grpc-message and
 // grpc-status-details-bin (PROTOCOL-HTTP2.md, "Responses"). Both protocols
@@ -35,17 +36,7 @@ export function encodeGrpcMessage(message: string): string {
 /** Decodes grpc-message; a malformed escape is kept as it is, as the spec asks. */
 export function decodeGrpcMessage(value: string): string {
   if (!value.includes("%")) return value;
-  const bytes: number[] = [];
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x25 && i + 2 < value.length && /^[0-9a-fA-F]{2}$/.test(value.slice(i + 1, i + 3))) {
-      bytes.push(Number.parseInt(value.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else {
-      bytes.push(c & 0xff);
-    }
-  }
-  return Buffer.from(bytes).toString("utf8");
+  return Buffer.from(percentDecode(value)).toString("utf8");
 }
 
 /** Encodes google.rpc.Status { code = 1; message = 2; repeated google.protobuf.Any details = 3 }. */

@@ -5,6 +5,7 @@ import { endStreamToJsonBytes, errorToJsonBytes } from "../protocol/connect-json
 import { encodeEnvelope, FLAG_END_STREAM } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
+import { percentDecode } from "../protocol/percent.js";
 import { parseConnectTimeout } from "../protocol/timeout.js";
 import type { ServerCall } from "./call.js";
 import { type EnvelopeWire, serveEnveloped } from "./envelope-call.js";
@@ -53,38 +54,22 @@ export function parseGetQuery(url: string): GetQuery {
     const raw = eq < 0 ? "" : pair.slice(eq + 1);
     switch (key) {
       case "message":
-        q.message = percentDecode(raw);
+        q.message = queryValue(raw);
         break;
       case "encoding":
       case "base64":
       case "compression":
       case "connect":
-        q[key] = Buffer.from(percentDecode(raw)).toString("utf8");
+        q[key] = Buffer.from(queryValue(raw)).toString("utf8");
         break;
     }
   }
   return q;
 }
 
-function percentDecode(s: string): Uint8Array {
-  // '+' is a space in a query string (application/x-www-form-urlencoded).
-  const bytes = Buffer.from(s.replace(/\+/g, " "), "latin1");
-  if (!s.includes("%")) return bytes;
-  const out = Buffer.allocUnsafe(bytes.length);
-  let n = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    if (b === 0x25 && i + 2 < bytes.length) {
-      const hex = Number.parseInt(String.fromCharCode(bytes[i + 1], bytes[i + 2]), 16);
-      if (!Number.isNaN(hex) && /^[0-9a-fA-F]{2}$/.test(String.fromCharCode(bytes[i + 1], bytes[i + 2]))) {
-        out[n++] = hex;
-        i += 2;
-        continue;
-      }
-    }
-    out[n++] = b;
-  }
-  return out.subarray(0, n);
+/** A query-string value: '+' is a space there (application/x-www-form-urlencoded), then percent-decoding. */
+function queryValue(raw: string): Uint8Array {
+  return percentDecode(raw.replace(/\+/g, " "));
 }
 
 /** The request message bytes of a GET call, after base64 and decompression. */
