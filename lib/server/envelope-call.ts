@@ -6,6 +6,7 @@ import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import type { ServerCall } from "./call.js";
 import { EnvelopeReader } from "./request-body.js";
+import { takeOne } from "./router.js";
 
 /**
  * What differs between the enveloped protocols (Connect streaming, gRPC,
@@ -160,15 +161,8 @@ export async function serveEnveloped(
   try {
     if (call.entry.unary) {
       // Unary over an enveloped protocol: exactly one request message.
-      const first = await requests.next();
-      if (first.done) {
-        throw new ConnectError("unary call: expected one request message, got none", Code.Unimplemented);
-      }
-      const second = await requests.next();
-      if (!second.done) {
-        throw new ConnectError("unary call: expected one request message, got more", Code.Unimplemented);
-      }
-      const res = await call.callUnary(first.value);
+      const request = await takeOne(call.entry.method, requests);
+      const res = await call.callUnary(request);
       userHeader = res.header;
       userTrailer = res.trailer;
       if (call.finished) return;

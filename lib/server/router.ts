@@ -213,7 +213,7 @@ function normalize(method: DescMethod, fn: (...args: never[]) => unknown): Metho
  * messages is a protocol error (gRPC spec: unimplemented for a missing
  * message; Connect: invalid_argument).
  */
-async function takeOne(method: DescMethod, reqs: AsyncIterable<unknown>): Promise<unknown> {
+export async function takeOne(method: DescMethod, reqs: AsyncIterable<unknown>): Promise<unknown> {
   const it = reqs[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) {
