@@ -7,6 +7,7 @@ import {
   codeToHttpStatus,
   codeToString,
 } from "../../lib/protocol/code.js";
+import { connectHttpStatusOfCode } from "../helpers/connect-spec.js";
 
 const names: [Code, string][] = [
   [Code.Canceled, "canceled"],
@@ -70,24 +71,7 @@ t.test("codeFromNumber: 1..16 are codes, anything else is undefined", async (t) 
 });
 
 t.test("codeToHttpStatus matches the Connect protocol's Error Codes table", async (t) => {
-  const table: Record<string, number> = {
-    canceled: 499,
-    unknown: 500,
-    invalid_argument: 400,
-    deadline_exceeded: 504,
-    not_found: 404,
-    already_exists: 409,
-    permission_denied: 403,
-    resource_exhausted: 429,
-    failed_precondition: 400,
-    aborted: 409,
-    out_of_range: 400,
-    unimplemented: 501,
-    internal: 500,
-    unavailable: 503,
-    data_loss: 500,
-    unauthenticated: 401,
-  };
+  const table = connectHttpStatusOfCode;
   for (const [code, name] of names) t.equal(codeToHttpStatus(code), table[name], name);
   t.equal(codeToHttpStatus(99 as Code), 500, "an unknown code is a 500");
 });

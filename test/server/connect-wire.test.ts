@@ -4,6 +4,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { EchoResponseSchema, ErrorInfoSchema } from "../gen/fcr/test/v1/test_pb.js";
+import { connectHttpStatusOfCode } from "../helpers/connect-spec.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
 import { echoBytes, endStreamOf, envelope, h1, h2, type RawResponse, SERVICE } from "./raw-http.js";
 
@@ -67,29 +68,9 @@ t.test("unary: a charset other than utf-8 is an unsupported content-type (415)",
   t.equal(res.status, 415);
 });
 
-// Connect protocol, "Error Codes": the HTTP status of each code.
-const statusOfCode: Record<string, number> = {
-  canceled: 499,
-  unknown: 500,
-  invalid_argument: 400,
-  deadline_exceeded: 504,
-  not_found: 404,
-  already_exists: 409,
-  permission_denied: 403,
-  resource_exhausted: 429,
-  failed_precondition: 400,
-  aborted: 409,
-  out_of_range: 400,
-  unimplemented: 501,
-  internal: 500,
-  unavailable: 503,
-  data_loss: 500,
-  unauthenticated: 401,
-};
-
 t.test("unary errors: HTTP status from the code table, JSON body with code, message and details", async (t) => {
   const s = await server(t);
-  for (const [code, status] of Object.entries(statusOfCode)) {
+  for (const [code, status] of Object.entries(connectHttpStatusOfCode)) {
     const res = await h1(s.port, {
       path: `${SERVICE}/Unary`,
       headers: PROTO,
