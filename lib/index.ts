@@ -1,3 +1,15 @@
+export {
+  type CallOptions,
+  type Client,
+  type ClientInterceptor,
+  type ConnectTransportOptions,
+  createClient,
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  type Transport,
+  type TransportOptions,
+} from "./client/index.js";
 export { Code, codeFromString, codeToString } from "./protocol/code.js";
 export type { JsonOptions } from "./protocol/codec.js";
 export type { Compression } from "./protocol/compression.js";

@@ -106,3 +106,22 @@ export function codeFromHttpStatus(status: number): Code {
       return Code.Unknown;
   }
 }
+
+/**
+ * The code for a stream reset by the peer with an HTTP/2 error code
+ * (PROTOCOL-HTTP2.md, "Errors": the mapping from RST_STREAM codes).
+ */
+export function codeFromHttp2RstCode(rstCode: number): Code {
+  switch (rstCode) {
+    case 0x7: // REFUSED_STREAM: the server did not process it, so a retry is safe.
+      return Code.Unavailable;
+    case 0x8: // CANCEL
+      return Code.Canceled;
+    case 0xb: // ENHANCE_YOUR_CALM
+      return Code.ResourceExhausted;
+    case 0xc: // INADEQUATE_SECURITY
+      return Code.PermissionDenied;
+    default: // NO_ERROR before the end, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, ...
+      return Code.Internal;
+  }
+}

@@ -1,4 +1,6 @@
+import { Code } from "./code.js";
 import type { CodecName } from "./codec.js";
+import { ConnectError } from "./error.js";
 
 export type ProtocolName = "connect" | "grpc" | "grpc-web";
 
@@ -66,4 +68,28 @@ function parseUncached(header: string): ContentType | undefined {
     if (charset !== "utf-8" && charset !== "utf8") return undefined;
   }
   return ct;
+}
+
+/**
+ * Checks a response's content-type against the request's protocol and
+ * codec. Something that is not a response of the protocol at all (a proxy's
+ * HTML page) is unknown; the protocol with the wrong codec is internal, a
+ * server bug (the conformance suite's rule).
+ */
+export function checkResponseContentType(
+  header: string | undefined,
+  protocol: ProtocolName,
+  codec: CodecName,
+  streaming: boolean,
+): void {
+  const ct = parseContentType(header);
+  if (!ct || ct.protocol !== protocol || ct.streaming !== streaming) {
+    throw new ConnectError(`unexpected response content-type "${header ?? ""}"`, Code.Unknown);
+  }
+  if (ct.codec !== codec || ct.text) {
+    throw new ConnectError(
+      `unexpected response content-type "${header}": the request was sent as ${codec}`,
+      Code.Internal,
+    );
+  }
 }

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
+import { readBody } from "../protocol/body-reader.js";
 import { Code, codeToHttpStatus } from "../protocol/code.js";
 import type { Compression } from "../protocol/compression.js";
 import { endStreamToJsonBytes, errorToJsonBytes } from "../protocol/connect-json.js";
@@ -9,7 +10,7 @@ import { percentDecode } from "../protocol/percent.js";
 import { parseConnectTimeout } from "../protocol/timeout.js";
 import type { ServerCall } from "./call.js";
 import { type EnvelopeWire, serveEnveloped } from "./envelope-call.js";
-import { readBody } from "./request-body.js";
+import { requestBodyErrors } from "./request-body.js";
 
 // The Connect protocol (connectrpc.com/docs/protocol): unary over POST or GET,
 // and streaming with enveloped messages and a JSON end-of-stream message.
@@ -147,7 +148,7 @@ export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefi
     } else {
       checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
       const compression = options.compression.forRequest(call.header("content-encoding"));
-      bytes = await readBody(call.source, options.readMaxBytes, call.header("content-length"));
+      bytes = await readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors);
       if (compression) bytes = await compression.decompress(bytes, options.readMaxBytes);
     }
     const request = call.codec.input.decode(bytes);

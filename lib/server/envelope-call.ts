@@ -1,11 +1,12 @@
 import type { OutgoingHttpHeaders } from "node:http";
+import { EnvelopeReader } from "../protocol/body-reader.js";
 import { Code } from "../protocol/code.js";
 import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import type { ServerCall } from "./call.js";
-import { EnvelopeReader } from "./request-body.js";
+import { requestBodyErrors } from "./request-body.js";
 import { takeOne } from "./router.js";
 
 /**
@@ -112,7 +113,13 @@ export async function serveEnveloped(
     return;
   }
   const { request: requestCompression, response: responseCompression } = compression;
-  const reader = new EnvelopeReader(call.source, call.options.readMaxBytes, transform?.chunk, transform?.flush);
+  const reader = new EnvelopeReader(
+    call.source,
+    call.options.readMaxBytes,
+    requestBodyErrors,
+    transform?.chunk,
+    transform?.flush,
+  );
   const { adapter, ctx, options } = call;
   let userHeader: Headers | undefined;
   let userTrailer: Headers | undefined;

@@ -2,8 +2,9 @@ import { kMaxLength } from "node:buffer";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { compressionsOption, functionsOption, intOption, objectOption, optionError } from "../options.js";
 import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
-import { allCompressions, type Compression, CompressionRegistry, IDENTITY } from "../protocol/compression.js";
+import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
 import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
@@ -49,68 +50,13 @@ const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 /** Methods our routes listen on; OPTIONS stays free for CORS plugins. */
 const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
-function optionError(name: string, expected: string, got: unknown): Error {
-  return new TypeError(
-    `fastify-connectrpc: option "${name}" must be ${expected}; got ${JSON.stringify(got) ?? String(got)}`,
-  );
-}
-
-function intOption(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number;
-function intOption(
-  opts: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-  fallback: undefined,
-): number | undefined;
-function intOption(
-  opts: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-  fallback: number | undefined,
-) {
-  const v = opts[name];
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw optionError(name, `an integer from ${min} to ${max}`, v);
-  }
-  return v;
-}
-
 /** Validates the options and fills in defaults; a bad option names itself. */
 export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & { shutdownGraceMs: number } {
   const o = opts as unknown as Record<string, unknown>;
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
-  const compressions: Compression[] = [];
-  if (opts.acceptCompression !== undefined) {
-    if (!Array.isArray(opts.acceptCompression)) {
-      throw optionError(
-        "acceptCompression",
-        'an array of "gzip", "br", "deflate" or Compression objects',
-        opts.acceptCompression,
-      );
-    }
-    for (const c of opts.acceptCompression) {
-      if (c === IDENTITY) continue;
-      const found = typeof c === "string" ? allCompressions.find((x) => x.name === c) : c;
-      if (!found || typeof found.compress !== "function" || typeof found.decompress !== "function") {
-        throw optionError("acceptCompression", 'an array of "gzip", "br", "deflate" or Compression objects', c);
-      }
-      compressions.push(found);
-    }
-  } else {
-    compressions.push(...allCompressions);
-  }
-  if (opts.jsonOptions !== undefined && (typeof opts.jsonOptions !== "object" || opts.jsonOptions === null)) {
-    throw optionError("jsonOptions", "an object", opts.jsonOptions);
-  }
-  if (
-    opts.interceptors !== undefined &&
-    (!Array.isArray(opts.interceptors) || opts.interceptors.some((i) => typeof i !== "function"))
-  ) {
-    throw optionError("interceptors", "an array of functions", opts.interceptors);
-  }
+  const compressions = compressionsOption(opts.acceptCompression);
+  objectOption(o, "jsonOptions");
+  functionsOption(o, "interceptors");
   if (opts.requireConnectProtocolHeader !== undefined && typeof opts.requireConnectProtocolHeader !== "boolean") {
     throw optionError("requireConnectProtocolHeader", "a boolean", opts.requireConnectProtocolHeader);
   }

@@ -1,0 +1,165 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import { type BodyErrors, EnvelopeReader } from "../protocol/body-reader.js";
+import { Code } from "../protocol/code.js";
+import type { Compression } from "../protocol/compression.js";
+import { encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
+import { ConnectError } from "../protocol/error.js";
+import { headersFromIncoming } from "../protocol/headers.js";
+import {
+  type ClientCall,
+  type ClientStreamRequest,
+  type ClientStreamResponse,
+  type ClientUnaryRequest,
+  type ClientUnaryResponse,
+  sendRequestMessages,
+} from "./call.js";
+import type { HttpExchange, ResponseHead } from "./exchange.js";
+
+/** How a call ended: its error, if it failed, and the trailers. */
+export interface CallEnd {
+  error?: ConnectError;
+  trailer: Headers;
+}
+
+/**
+ * What differs between the enveloped protocols on the client (Connect
+ * streaming, gRPC, gRPC-Web); the rest of a call is shared below, mirroring
+ * the server's `EnvelopeWire`.
+ */
+export interface ClientEnvelopeWire {
+  /** Protocol request headers: content-type, encodings, the deadline. */
+  requestHeaders(call: ClientCall): OutgoingHttpHeaders;
+  /**
+   * Reads the response head: the messages' compression, and the call's end
+   * when the head already carries it (a trailers-only response). Throws when
+   * the head is not one of this protocol's responses (a proxy's HTTP error).
+   */
+  readHead(call: ClientCall, head: ResponseHead): { compression: Compression | undefined; end?: CallEnd };
+  /** The flag of the frame that ends the body (Connect end-of-stream, gRPC-Web trailers); 0 if none. */
+  readonly endFlag: number;
+  /** The call's end, from that last frame, or from the HTTP trailers when there is none. */
+  readEnd(call: ClientCall, frame: Uint8Array | undefined, exchange: HttpExchange): CallEnd;
+}
+
+function responseBodyErrors(exchange: HttpExchange): BodyErrors {
+  return {
+    gone: () => exchange.goneError(),
+    truncated: (missing) => new ConnectError(`truncated response body: ${missing}`, Code.Internal),
+  };
+}
+
+/** Opens the exchange and starts sending; resolves with the response head. */
+async function start(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  req: ClientStreamRequest,
+): Promise<{ exchange: HttpExchange; head: ResponseHead }> {
+  const headers = call.headers(wire.requestHeaders(call), req.header);
+  call.throwIfAborted();
+  const exchange = await call.config.http.open({
+    method: "POST",
+    path: call.config.basePath + pathOf(req),
+    headers,
+    signal: call.signal,
+    noBody: false,
+  });
+  void sendRequestMessages(call, exchange, req.message, async (m) => {
+    const { data, compressed } = await call.encodeRequest(m);
+    return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
+  });
+  return { exchange, head: await exchange.head };
+}
+
+function pathOf(req: ClientStreamRequest | ClientUnaryRequest): string {
+  return `/${req.service.typeName}/${req.method.name}`;
+}
+
+/** Runs a call of any kind over an enveloped protocol; the response messages stream as they arrive. */
+export async function runEnveloped(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  req: ClientStreamRequest,
+): Promise<ClientStreamResponse> {
+  let exchange: HttpExchange;
+  let head: ResponseHead;
+  let compression: Compression | undefined;
+  let headEnd: CallEnd | undefined;
+  try {
+    ({ exchange, head } = await start(wire, call, req));
+    ({ compression, end: headEnd } = wire.readHead(call, head));
+  } catch (e) {
+    const error = call.failure(e);
+    call.finish();
+    throw error;
+  }
+  const trailer = new Headers();
+  async function* messages(): AsyncGenerator<unknown> {
+    try {
+      let end = headEnd;
+      if (!end) {
+        const reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
+        let frame: Uint8Array | undefined;
+        for (;;) {
+          const r = await reader.next();
+          if (r.done) break;
+          const env = r.value;
+          if (frame !== undefined) {
+            throw new ConnectError("protocol error: data after the end of the stream", Code.Internal);
+          }
+          const compressed = (env.flags & FLAG_COMPRESSED) !== 0;
+          if (compressed && !compression) {
+            throw new ConnectError("protocol error: compressed message without a response encoding", Code.Internal);
+          }
+          if (wire.endFlag !== 0 && (env.flags & wire.endFlag) !== 0) {
+            frame =
+              compressed && compression ? await compression.decompress(env.data, call.config.readMaxBytes) : env.data;
+            continue;
+          }
+          if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
+            throw new ConnectError(`protocol error: invalid envelope flags 0x${env.flags.toString(16)}`, Code.Internal);
+          }
+          yield await call.decodeResponse(env.data, compressed ? compression : undefined);
+        }
+        end = wire.readEnd(call, frame, exchange);
+      }
+      call.responseEnded = true;
+      for (const [name, value] of end.trailer) trailer.append(name, value);
+      if (end.error) throw end.error;
+    } catch (e) {
+      throw call.failure(e);
+    } finally {
+      call.finish();
+    }
+  }
+  return {
+    stream: true,
+    service: req.service,
+    method: req.method,
+    header: headersFromIncoming(head.headers),
+    trailer,
+    message: messages(),
+  };
+}
+
+async function* one(message: unknown): AsyncGenerator<unknown> {
+  yield message;
+}
+
+/** A unary call over an enveloped protocol: one message each way. */
+export async function runEnvelopedUnary(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  req: ClientUnaryRequest,
+): Promise<ClientUnaryResponse> {
+  const res = await runEnveloped(wire, call, { ...req, stream: true, message: one(req.message) });
+  let message: unknown;
+  let count = 0;
+  for await (const m of res.message) {
+    if (++count > 1) {
+      throw new ConnectError("protocol error: unary response has more than one message", Code.Unimplemented);
+    }
+    message = m;
+  }
+  if (count === 0) throw new ConnectError("protocol error: unary response has no message", Code.Unimplemented);
+  return { stream: false, service: req.service, method: req.method, header: res.header, trailer: res.trailer, message };
+}

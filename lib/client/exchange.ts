@@ -1,0 +1,243 @@
+import * as http from "node:http";
+import type { ClientHttp2Stream, IncomingHttpHeaders as Http2IncomingHeaders } from "node:http2";
+import * as https from "node:https";
+import type { Readable } from "node:stream";
+import { Code, codeFromHttp2RstCode } from "../protocol/code.js";
+import { ConnectError } from "../protocol/error.js";
+import type { Http2Sessions } from "./http2-sessions.js";
+
+/** The head of a response: what arrived before the body. */
+export interface ResponseHead {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** HTTP/2: the head ended the stream (a gRPC trailers-only response). */
+  endStream: boolean;
+}
+
+/** What a call asks of the HTTP layer. */
+export interface ExchangeRequest {
+  method: "POST" | "GET";
+  /** Path and query, e.g. `/pkg.Service/Method`. */
+  path: string;
+  headers: http.OutgoingHttpHeaders;
+  /** Aborting it cancels the exchange: RST_STREAM(CANCEL) on HTTP/2, a closed socket on HTTP/1.1. */
+  signal: AbortSignal;
+  /** The request has no body (Connect GET). */
+  noBody: boolean;
+}
+
+/**
+ * One HTTP request and its response, over HTTP/1.1 or HTTP/2. Requests are
+ * written with backpressure, responses read as a Readable, so both
+ * directions can flow at once (full duplex on HTTP/2).
+ */
+export interface HttpExchange {
+  /** Writes part of the request body; resolves when more may be written. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Ends the request body. */
+  end(): void;
+  /** The response head; rejects with a ConnectError when none arrives. */
+  readonly head: Promise<ResponseHead>;
+  /** The response body, readable once the head has arrived. */
+  readonly body: Readable;
+  /** The HTTP trailers, once the body has ended. */
+  trailers(): http.IncomingHttpHeaders;
+  /** Why the response stopped early: the reset code, or the lost connection. */
+  goneError(): ConnectError;
+}
+
+/** Opens exchanges over one transport's connections. */
+export interface HttpClient {
+  open(request: ExchangeRequest): Promise<HttpExchange>;
+  close(): void;
+}
+
+/** A failure of the connection (refused, reset, TLS) as the call's error. */
+export function connectionError(e: unknown): ConnectError {
+  if (e instanceof ConnectError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const text = err instanceof Error ? err.message : String(e);
+  return new ConnectError(`connection failed: ${text}`, Code.Unavailable, { cause: e });
+}
+
+function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      stream.off("drain", onDrain);
+      stream.off("close", onClose);
+      stream.off("error", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new ConnectError("the request stream closed while writing", Code.Unavailable));
+    stream.on("drain", onDrain);
+    stream.on("close", onClose);
+    stream.on("error", onClose);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/2
+
+class Http2Exchange implements HttpExchange {
+  readonly head: Promise<ResponseHead>;
+  private responseTrailers: http.IncomingHttpHeaders = {};
+
+  constructor(private readonly stream: ClientHttp2Stream) {
+    this.head = new Promise((resolve, reject) => {
+      const onResponse = (headers: Http2IncomingHeaders, flags: number) => {
+        stream.off("close", onClose);
+        resolve({ status: Number(headers[":status"]), headers, endStream: (flags & 0x1) !== 0 });
+      };
+      const onClose = () => {
+        stream.off("response", onResponse);
+        reject(this.goneError());
+      };
+      stream.once("response", onResponse);
+      stream.once("close", onClose);
+    });
+    // An unhandled 'error' would crash the process; the call reads the error from rstCode.
+    stream.on("error", () => {});
+    stream.on("trailers", (headers: Http2IncomingHeaders) => {
+      this.responseTrailers = headers;
+    });
+  }
+
+  get body(): Readable {
+    return this.stream;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.stream.destroyed || this.stream.writableEnded) {
+      return Promise.reject(new ConnectError("the request stream is closed", Code.Unavailable));
+    }
+    if (this.stream.write(chunk)) return Promise.resolve();
+    return waitDrain(this.stream);
+  }
+
+  end(): void {
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  trailers(): http.IncomingHttpHeaders {
+    return this.responseTrailers;
+  }
+
+  goneError(): ConnectError {
+    const rst = this.stream.rstCode;
+    if (rst !== undefined && rst !== 0) {
+      return new ConnectError(`stream reset by the server with HTTP/2 code ${rst}`, codeFromHttp2RstCode(rst));
+    }
+    return new ConnectError("the connection closed before the response ended", Code.Unavailable);
+  }
+}
+
+/** Exchanges over pooled HTTP/2 sessions. */
+export class Http2Client implements HttpClient {
+  constructor(
+    private readonly sessions: Http2Sessions,
+    private readonly scheme: string,
+    private readonly authority: string,
+  ) {}
+
+  async open(request: ExchangeRequest): Promise<HttpExchange> {
+    const headers = request.headers;
+    headers[":method"] = request.method;
+    headers[":path"] = request.path;
+    headers[":scheme"] = this.scheme;
+    headers[":authority"] = this.authority;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = await this.sessions.request(headers, request.signal, request.noBody);
+    } catch (e) {
+      throw connectionError(e);
+    }
+    return new Http2Exchange(stream);
+  }
+
+  close(): void {
+    this.sessions.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1
+
+class Http1Exchange implements HttpExchange {
+  readonly head: Promise<ResponseHead>;
+  private response?: http.IncomingMessage;
+
+  constructor(private readonly req: http.ClientRequest) {
+    this.head = new Promise((resolve, reject) => {
+      req.once("response", (res: http.IncomingMessage) => {
+        this.response = res;
+        // Errors surface through the body reader's 'close'.
+        res.on("error", () => {});
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, endStream: false });
+      });
+      req.once("error", (e) => reject(connectionError(e)));
+    });
+    this.head.catch(() => {});
+  }
+
+  get body(): Readable {
+    if (!this.response) throw new Error("the response head has not arrived");
+    return this.response;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.req.destroyed || this.req.writableEnded) {
+      return Promise.reject(new ConnectError("the request stream is closed", Code.Unavailable));
+    }
+    if (this.req.write(chunk)) return Promise.resolve();
+    return waitDrain(this.req);
+  }
+
+  end(): void {
+    if (!this.req.destroyed && !this.req.writableEnded) this.req.end();
+  }
+
+  trailers(): http.IncomingHttpHeaders {
+    return this.response?.trailers ?? {};
+  }
+
+  goneError(): ConnectError {
+    return new ConnectError("the connection closed before the response ended", Code.Unavailable);
+  }
+}
+
+/** Exchanges over a keep-alive HTTP/1.1 agent. */
+export class Http1Client implements HttpClient {
+  private readonly agent: http.Agent;
+  private readonly request: typeof http.request;
+
+  constructor(
+    private readonly baseUrl: URL,
+    tls: https.AgentOptions | undefined,
+  ) {
+    const secure = baseUrl.protocol === "https:";
+    this.agent = secure ? new https.Agent({ keepAlive: true, ...tls }) : new http.Agent({ keepAlive: true });
+    this.request = secure ? https.request : http.request;
+  }
+
+  async open(request: ExchangeRequest): Promise<HttpExchange> {
+    const req = this.request({
+      agent: this.agent,
+      protocol: this.baseUrl.protocol,
+      hostname: this.baseUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: this.baseUrl.port,
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      signal: request.signal,
+    });
+    const exchange = new Http1Exchange(req);
+    if (request.noBody) req.end();
+    return exchange;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
