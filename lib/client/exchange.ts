@@ -77,6 +77,29 @@ function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Pro
   });
 }
 
+/**
+ * Waits for a session's stream, but no longer than the call: a deadline or a
+ * cancel must also end a call still waiting for its connection. A stream that
+ * arrives after the abort is reset at once, since it carries the same signal.
+ */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 // ---------------------------------------------------------------------------
 // HTTP/2
 
@@ -149,7 +172,7 @@ export class Http2Client implements HttpClient {
     headers[":authority"] = this.authority;
     let stream: ClientHttp2Stream;
     try {
-      stream = await this.sessions.request(headers, request.signal, request.noBody);
+      stream = await abortable(this.sessions.request(headers, request.signal, request.noBody), request.signal);
     } catch (e) {
       throw connectionError(e);
     }

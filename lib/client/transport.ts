@@ -148,6 +148,8 @@ class ClientTransport implements Transport {
       const error = call.failure(e);
       options.onTrailer?.(error.metadata);
       throw error;
+    } finally {
+      call.finish();
     }
     options.onHeader?.(res.header);
     options.onTrailer?.(res.trailer);

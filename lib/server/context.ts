@@ -25,6 +25,13 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Milliseconds left until the client's deadline; undefined when it set none. */
   timeoutMs(): number | undefined;
+  /**
+   * Sends the response headers now, before the first response message, so a
+   * streaming client sees them while the handler is still working. Otherwise
+   * they go out with the first message (or the end). Headers set after this
+   * are not sent; a no-op for Connect unary, whose head carries the message.
+   */
+  sendHeader(): void;
   /** The Fastify request: `request.log`, and whatever hooks decorated it. */
   readonly request: FastifyRequest;
 }
@@ -43,6 +50,7 @@ export class CallContext implements HandlerContext {
   private deadline?: number;
   private timer?: NodeJS.Timeout;
   private onAbort?: (reason: ConnectError) => void;
+  private headerSender?: () => void;
 
   constructor(
     readonly method: DescMethod,
@@ -103,6 +111,15 @@ export class CallContext implements HandlerContext {
     this.deadline = Date.now() + ms;
     if (ms > MAX_TIMER_MS) return;
     this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), ms);
+  }
+
+  sendHeader(): void {
+    this.headerSender?.();
+  }
+
+  /** Registers how the protocol's writer sends the head ahead of the first message. */
+  setHeaderSender(fn: () => void): void {
+    this.headerSender = fn;
   }
 
   /** Registers the one callback that learns of an abort (the protocol's writer). */

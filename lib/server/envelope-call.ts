@@ -148,6 +148,13 @@ export async function serveEnveloped(
     ctx.abort(new ConnectError("the client canceled the call", Code.Canceled));
   });
 
+  const sendHead = () => {
+    if (state.headSent || call.finished) return;
+    state.headSent = true;
+    adapter.head(200, state.head(), { trailers: wire.httpTrailers });
+  };
+  ctx.setHeaderSender(sendHead);
+
   const sendMessage = async (message: unknown) => {
     let bytes = call.codec.output.encode(message);
     call.checkWriteSize(bytes);
@@ -157,10 +164,7 @@ export async function serveEnveloped(
       flags = FLAG_COMPRESSED;
     }
     if (call.finished) return;
-    if (!state.headSent) {
-      state.headSent = true;
-      adapter.head(200, state.head(), { trailers: wire.httpTrailers });
-    }
+    sendHead();
     await adapter.write(encodeEnvelope(flags, bytes));
   };
 
