@@ -119,6 +119,8 @@ export class ClientCall {
   requestEnded = false;
   /** Set once the response has been read to its end. */
   responseEnded = false;
+  /** The response headers, once they arrived: `onHeader` gets them even when the call then fails. */
+  responseHeader?: Headers;
 
   constructor(
     readonly config: TransportConfig,

@@ -122,6 +122,7 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
     });
     call.responseEnded = true;
     const { header, trailer } = splitUnaryHeaders(head.headers);
+    call.responseHeader = header;
     const encoding = head.headers["content-encoding"] as string | undefined;
     if (head.status !== 200) {
       throw await unaryError(call, head.status, head.headers["content-type"], encoding, body, header, trailer);

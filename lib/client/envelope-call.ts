@@ -131,11 +131,14 @@ export async function runEnveloped(
       call.finish();
     }
   }
+  // A trailers-only response has no headers of its own: its metadata are trailers (as connect-go reads it).
+  const header = headEnd ? new Headers() : headersFromIncoming(head.headers);
+  call.responseHeader = header;
   return {
     stream: true,
     service: req.service,
     method: req.method,
-    header: headersFromIncoming(head.headers),
+    header,
     trailer,
     message: messages(),
   };

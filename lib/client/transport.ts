@@ -146,6 +146,7 @@ class ClientTransport implements Transport {
       res = await this.run(call, req);
     } catch (e) {
       const error = call.failure(e);
+      if (call.responseHeader) options.onHeader?.(call.responseHeader);
       options.onTrailer?.(error.metadata);
       throw error;
     } finally {
@@ -169,14 +170,17 @@ class ClientTransport implements Transport {
       message: messages,
     };
     let trailer: Headers | undefined;
+    let headerSent = false;
     try {
       const res = await this.run(call, req);
+      headerSent = true;
       options.onHeader?.(res.header);
       trailer = res.trailer;
       if (res.stream) yield* res.message;
       else yield res.message;
     } catch (e) {
       const error = call.failure(e);
+      if (call.responseHeader && !headerSent) options.onHeader?.(call.responseHeader);
       trailer = error.metadata;
       throw error;
     } finally {

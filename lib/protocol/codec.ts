@@ -1,5 +1,7 @@
 import {
   create,
+  createRegistry,
+  type DescFile,
   type DescMessage,
   fromBinary,
   fromJsonString,
@@ -69,11 +71,33 @@ export function createProtoCodec<Desc extends DescMessage>(desc: Desc): Codec<De
   };
 }
 
+const registries = new WeakMap<DescFile, ReturnType<typeof createRegistry>>();
+
+/** The types of a file and of everything it imports, built once per file. */
+function fileRegistry(file: DescFile): ReturnType<typeof createRegistry> {
+  let r = registries.get(file);
+  if (!r) {
+    const files = new Set<DescFile>();
+    const add = (f: DescFile) => {
+      if (files.has(f)) return;
+      files.add(f);
+      for (const d of f.dependencies) add(d);
+    };
+    add(file);
+    r = createRegistry(...files);
+    registries.set(file, r);
+  }
+  return r;
+}
+
 export function createJsonCodec<Desc extends DescMessage>(desc: Desc, options: JsonOptions = {}): Codec<Desc> {
   // Unknown fields are ignored by default, as connect-go does: a newer peer's
   // extra fields must not break an older one.
-  const read: Partial<JsonReadOptions> = { ignoreUnknownFields: true, ...options };
-  const write: Partial<JsonWriteOptions> = options;
+  // google.protobuf.Any needs a registry to reach JSON; by default it knows
+  // the types of the message's own file and its imports.
+  const registry = options.registry ?? fileRegistry(desc.file);
+  const read: Partial<JsonReadOptions> = { ignoreUnknownFields: true, ...options, registry };
+  const write: Partial<JsonWriteOptions> = { ...options, registry };
   return {
     name: "json",
     encode(message) {
