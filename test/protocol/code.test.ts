@@ -89,3 +89,22 @@ t.test("codeFromHttpStatus follows grpc's http-grpc-status-mapping", async (t) =
     t.equal(codeFromHttpStatus(status), Code.Unknown, `${status} is unknown`);
   }
 });
+
+t.test("codeFromHttp2RstCode follows PROTOCOL-HTTP2.md's RST_STREAM mapping", async (t) => {
+  const { codeFromHttp2RstCode } = await import("../../lib/protocol/code.js");
+  const table: [number, Code][] = [
+    [0x0, Code.Internal], // NO_ERROR before the response ended
+    [0x1, Code.Internal], // PROTOCOL_ERROR
+    [0x2, Code.Internal], // INTERNAL_ERROR
+    [0x3, Code.Internal], // FLOW_CONTROL_ERROR
+    [0x4, Code.Internal], // SETTINGS_TIMEOUT
+    [0x6, Code.Internal], // FRAME_SIZE_ERROR
+    [0x7, Code.Unavailable], // REFUSED_STREAM
+    [0x8, Code.Canceled], // CANCEL
+    [0x9, Code.Internal], // COMPRESSION_ERROR
+    [0xa, Code.Internal], // CONNECT_ERROR
+    [0xb, Code.ResourceExhausted], // ENHANCE_YOUR_CALM
+    [0xc, Code.PermissionDenied], // INADEQUATE_SECURITY
+  ];
+  for (const [rst, code] of table) t.equal(codeFromHttp2RstCode(rst), code, `0x${rst.toString(16)}`);
+});

@@ -168,3 +168,20 @@ t.test("JSON codec: a value that cannot be encoded is internal, naming the type"
     message: /cannot encode fcr\.test\.v1\.EchoRequest as JSON/,
   });
 });
+
+t.test("JSON codec: google.protobuf.Any of a type from the message's own file needs no registry", async (t) => {
+  // ConformancePayload.RequestInfo carries its requests as Any; they are in the same file.
+  const { ConformancePayload_RequestInfoSchema, UnaryRequestSchema } = await import(
+    "../../conformance/gen/connectrpc/conformance/v1/service_pb.js"
+  );
+  const { anyPack, anyUnpack } = await import("@bufbuild/protobuf/wkt");
+  const inner = create(UnaryRequestSchema, { requestData: new Uint8Array([1, 2, 3]) });
+  const info = create(ConformancePayload_RequestInfoSchema, { requests: [anyPack(UnaryRequestSchema, inner)] });
+  const codec = createJsonCodec(ConformancePayload_RequestInfoSchema);
+  const bytes = codec.encode(info);
+  t.match(json(bytes), {
+    requests: [{ "@type": "type.googleapis.com/connectrpc.conformance.v1.UnaryRequest", requestData: "AQID" }],
+  });
+  const back = codec.decode(bytes);
+  t.same(anyUnpack(back.requests[0], UnaryRequestSchema)?.requestData, new Uint8Array([1, 2, 3]));
+});

@@ -117,3 +117,61 @@ t.test("parsing stays correct after the cache is full", async (t) => {
   t.equal(parseContentType("application/grpc-web+json; charset=latin1"), undefined, "a new refused string");
   t.same(parseContentType("application/connect+proto"), table[2][1]);
 });
+
+t.test("checkResponseContentType: not the protocol at all is unknown, the wrong codec is internal", async (t) => {
+  const { checkResponseContentType } = await import("../../lib/protocol/content-type.js");
+  const { Code } = await import("../../lib/protocol/code.js");
+  const codeOf = (f: () => void) => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      return (e as { code: number }).code;
+    }
+  };
+  t.equal(
+    codeOf(() => checkResponseContentType("application/grpc", "grpc", "proto", true)),
+    "ok",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/grpc+proto", "grpc", "proto", true)),
+    "ok",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/json", "connect", "json", false)),
+    "ok",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("text/html", "grpc", "proto", true)),
+    Code.Unknown,
+    "a proxy's page",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType(undefined, "connect", "proto", false)),
+    Code.Unknown,
+    "missing",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/grpc-web+proto", "grpc", "proto", true)),
+    Code.Unknown,
+    "another protocol",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/connect+proto", "connect", "proto", false)),
+    Code.Unknown,
+    "streaming answer to a unary request",
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/grpc+json", "grpc", "proto", true)),
+    Code.Internal,
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/json", "connect", "proto", false)),
+    Code.Internal,
+  );
+  t.equal(
+    codeOf(() => checkResponseContentType("application/grpc-web-text", "grpc-web", "proto", true)),
+    Code.Internal,
+    "text answer to a binary request",
+  );
+});
