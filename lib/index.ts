@@ -14,6 +14,7 @@ export { Code, codeFromString, codeToString } from "./protocol/code.js";
 export type { JsonOptions } from "./protocol/codec.js";
 export type { Compression } from "./protocol/compression.js";
 export type { ProtocolName } from "./protocol/content-type.js";
+export { corsAllowedHeaders, corsAllowedMethods, corsExposedHeaders } from "./protocol/cors.js";
 export {
   ConnectError,
   type ConnectErrorOptions,

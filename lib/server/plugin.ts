@@ -72,6 +72,13 @@ export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & 
   };
 }
 
+/** The headers hooks set on a reply, or undefined when there are none (the usual case, kept cheap). */
+function replyHeaders(reply: FastifyReply): OutgoingHttpHeaders | undefined {
+  const h = reply.getHeaders();
+  for (const _ in h) return h as OutgoingHttpHeaders;
+  return undefined;
+}
+
 /** Answers a request that never became a call (405, 415, 505): plain HTTP with a short text body. */
 function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingHttpHeaders, message: string): void {
   const body = Buffer.from(message);
@@ -147,8 +154,10 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
     .join(", ");
 
   return function handle(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
+    // Headers the app's hooks set (CORS, say) would be lost once the reply is hijacked; carry them over.
+    const hookHeaders = replyHeaders(reply);
     reply.hijack();
-    const adapter = createResponseAdapter(request.raw, reply.raw);
+    const adapter = createResponseAdapter(request.raw, reply.raw, hookHeaders);
     const httpMethod = request.raw.method ?? "";
     if (httpMethod === "POST") {
       const ct = parseContentType(request.headers["content-type"]);

@@ -31,10 +31,25 @@ export interface ResponseAdapter {
   onAbort(fn: () => void): void;
 }
 
-/** Picks the adapter for a raw Fastify request/response pair. */
-export function createResponseAdapter(rawReq: object, rawRes: object): ResponseAdapter {
+/**
+ * Picks the adapter for a raw Fastify request/response pair. `hookHeaders`
+ * are headers the app's hooks set on the reply (CORS, say): the protocol's own
+ * headers win over them.
+ */
+export function createResponseAdapter(
+  rawReq: object,
+  rawRes: object,
+  hookHeaders: OutgoingHttpHeaders | undefined,
+): ResponseAdapter {
   const stream = (rawReq as { stream?: ServerHttp2Stream }).stream;
-  return stream ? new Http2Response(stream) : new Http1Response(rawRes as ServerResponse);
+  return stream ? new Http2Response(stream, hookHeaders) : new Http1Response(rawRes as ServerResponse, hookHeaders);
+}
+
+function withHookHeaders(headers: OutgoingHttpHeaders, hook: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders {
+  if (hook) {
+    for (const name in hook) if (headers[name] === undefined && hook[name] !== undefined) headers[name] = hook[name];
+  }
+  return headers;
 }
 
 class Http2Response implements ResponseAdapter {
@@ -44,7 +59,10 @@ class Http2Response implements ResponseAdapter {
   private ended = false;
   private drain?: Promise<void>;
 
-  constructor(private readonly stream: ServerHttp2Stream) {
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly hookHeaders: OutgoingHttpHeaders | undefined,
+  ) {
     // Node's compatibility response (which Fastify created) answers the
     // stream's 'wantTrailers' with its own, empty trailers. We write the stream
     // ourselves, so its listener must not race ours.
@@ -58,6 +76,7 @@ class Http2Response implements ResponseAdapter {
   head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; trailers?: boolean }): void {
     if (this.headSent || this.closed) return;
     this.headSent = true;
+    withHookHeaders(headers, this.hookHeaders);
     headers[":status"] = status;
     const endStream = opts?.endStream === true;
     this.stream.respond(headers, { endStream, waitForTrailers: !endStream && opts?.trailers === true });
@@ -111,7 +130,10 @@ class Http1Response implements ResponseAdapter {
   private ended = false;
   private drain?: Promise<void>;
 
-  constructor(private readonly res: ServerResponse) {}
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly hookHeaders: OutgoingHttpHeaders | undefined,
+  ) {}
 
   get closed(): boolean {
     return this.ended || this.res.destroyed;
@@ -120,7 +142,7 @@ class Http1Response implements ResponseAdapter {
   head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }): void {
     if (this.headSent || this.closed) return;
     this.headSent = true;
-    this.res.writeHead(status, headers);
+    this.res.writeHead(status, withHookHeaders(headers, this.hookHeaders));
     if (opts?.endStream) {
       this.ended = true;
       this.res.end();
