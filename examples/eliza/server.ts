@@ -1,11 +1,25 @@
 // The Eliza service on Fastify: Connect, gRPC and gRPC-Web, HTTP/1.1 and h2c on one port, beside REST.
+import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
-import { fastifyConnectRpc, onePortServerFactory } from "../../lib/index.js";
+import {
+  corsAllowedHeaders,
+  corsAllowedMethods,
+  corsExposedHeaders,
+  fastifyConnectRpc,
+  onePortServerFactory,
+} from "../../lib/index.js";
 import { reply } from "./eliza.js";
 import { ElizaService } from "./gen/connectrpc/eliza/v1/eliza_pb.js";
 
 export async function createElizaServer(opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? true, serverFactory: onePortServerFactory() });
+  // Browsers on other origins (the page in browser/, say) may call it: CORS with the library's header lists.
+  await app.register(cors, {
+    origin: true,
+    methods: [...corsAllowedMethods],
+    allowedHeaders: [...corsAllowedHeaders],
+    exposedHeaders: [...corsExposedHeaders],
+  });
   await app.register(fastifyConnectRpc, {
     routes(router) {
       router.service(ElizaService, {
