@@ -18,8 +18,8 @@ import {
   type HandlerContext,
   type ServiceImpl,
 } from "@connectrpc/connect";
-import { type ConnectNodeAdapterOptions, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Compression } from "@connectrpc/connect/protocol";
+import { type ConnectNodeAdapterOptions, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
 
 /** One handler call, as the server saw it. */
@@ -202,7 +202,12 @@ export async function startConnectNodeServer(
   });
   const requests: SeenRequest[] = [];
   const listener = (req: http.IncomingMessage | http2.Http2ServerRequest, res: unknown) => {
-    requests.push({ method: req.method ?? "", url: req.url ?? "", httpVersion: req.httpVersion, headers: { ...req.headers } });
+    requests.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      httpVersion: req.httpVersion,
+      headers: { ...req.headers },
+    });
     (handler as (req: unknown, res: unknown) => void)(req, res);
   };
   const closers = new Set<{ destroy(): void }>();
