@@ -24,7 +24,10 @@ export interface CallOptions {
   context?: { readonly signal: AbortSignal; timeoutMs(): number | undefined };
   /** Called with the response headers when they arrive. */
   onHeader?(header: Headers): void;
-  /** Called with the response trailers when the call ends, including when it fails. */
+  /**
+   * Called with the response trailers when the call ends. When it fails, with the
+   * error's metadata instead: the headers and trailers that came with the error.
+   */
   onTrailer?(trailer: Headers): void;
 }
 

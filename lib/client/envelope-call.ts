@@ -92,6 +92,9 @@ export async function runEnveloped(
     call.finish();
     throw error;
   }
+  // A trailers-only response has no headers of its own: its metadata are trailers (as connect-go reads it).
+  const header = headEnd ? new Headers() : headersFromIncoming(head.headers);
+  call.responseHeader = header;
   const trailer = new Headers();
   async function* messages(): AsyncGenerator<unknown> {
     try {
@@ -124,16 +127,17 @@ export async function runEnveloped(
       }
       call.responseEnded = true;
       for (const [name, value] of end.trailer) trailer.append(name, value);
-      if (end.error) throw end.error;
+      if (end.error) {
+        // The error's metadata holds the headers too, whichever protocol carried it (as connect-es does).
+        if (!headEnd) for (const [name, value] of header) end.error.metadata.append(name, value);
+        throw end.error;
+      }
     } catch (e) {
       throw call.failure(e);
     } finally {
       call.finish();
     }
   }
-  // A trailers-only response has no headers of its own: its metadata are trailers (as connect-go reads it).
-  const header = headEnd ? new Headers() : headersFromIncoming(head.headers);
-  call.responseHeader = header;
   return {
     stream: true,
     service: req.service,
