@@ -134,7 +134,7 @@ export class ClientCall {
     this.input = codecs.input;
     this.output = codecs.output;
     let timeoutMs = options.timeoutMs;
-    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs >= 0))) {
       throw new ConnectError(`invalid timeoutMs ${timeoutMs}: expected a number >= 0`, Code.InvalidArgument);
     }
     const inherited = options.context?.timeoutMs();
@@ -235,9 +235,25 @@ export class ClientCall {
     return { data, compressed };
   }
 
+  /**
+   * Decompresses part of a response. Bad compressed data is the server's
+   * fault, so internal (the gRPC status table says so), not the
+   * invalid_argument the server side reports; over the limit stays
+   * resource_exhausted.
+   */
+  async decompressResponse(data: Uint8Array, compression: Compression): Promise<Uint8Array> {
+    try {
+      return await compression.decompress(data, this.config.readMaxBytes);
+    } catch (e) {
+      if (e instanceof ConnectError && e.code === Code.ResourceExhausted) throw e;
+      const message = e instanceof ConnectError ? e.rawMessage : String(e);
+      throw new ConnectError(message, Code.Internal, { cause: e });
+    }
+  }
+
   /** Decodes one response message, decompressing it first when it is flagged. */
   async decodeResponse(data: Uint8Array, compression: Compression | undefined): Promise<MessageShape<DescMessage>> {
-    const bytes = compression ? await compression.decompress(data, this.config.readMaxBytes) : data;
+    const bytes = compression ? await this.decompressResponse(data, compression) : data;
     try {
       return this.output.decode(bytes);
     } catch (e) {

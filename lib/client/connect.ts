@@ -157,7 +157,7 @@ async function unaryError(
     try {
       const compression =
         encoding && encoding !== IDENTITY ? responseCompression(call.config.acceptCompression, encoding) : undefined;
-      const bytes = compression ? await compression.decompress(body, call.config.readMaxBytes) : body;
+      const bytes = compression ? await call.decompressResponse(body, compression) : body;
       const error = errorFromJson(JSON.parse(Buffer.from(bytes).toString("utf8")), metadata);
       if (error) return error;
     } catch {

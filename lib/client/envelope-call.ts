@@ -114,8 +114,7 @@ export async function runEnveloped(
             throw new ConnectError("protocol error: compressed message without a response encoding", Code.Internal);
           }
           if (wire.endFlag !== 0 && (env.flags & wire.endFlag) !== 0) {
-            frame =
-              compressed && compression ? await compression.decompress(env.data, call.config.readMaxBytes) : env.data;
+            frame = compressed && compression ? await call.decompressResponse(env.data, compression) : env.data;
             continue;
           }
           if ((env.flags & ~FLAG_COMPRESSED) !== 0) {

@@ -5,6 +5,7 @@ import type {
   SecureClientSessionOptions,
 } from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import http2wrapper from "http2-wrapper";
 
 /** How the HTTP/2 sessions of one transport are kept. */
@@ -26,6 +27,9 @@ const kGracefullyClosing = (Agent as unknown as { kGracefullyClosing: symbol }).
 
 type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
 
+/** Marks a socket whose HTTP/2 session got the server's SETTINGS. */
+const kReady = Symbol("http2SessionReady");
+
 /**
  * The HTTP/2 sessions to one origin, pooled by http2-wrapper's Agent: a call
  * takes a stream on the busiest session that still has room, and a new
@@ -35,32 +39,94 @@ type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
  */
 export class Http2Sessions {
   private readonly agent: Agent;
-  /** The Agent matches sessions by an https origin, whatever the scheme (see `h2cConnection`). */
+  /** The Agent names sessions by an https origin, whatever the scheme (see `h2cSocket`). */
   private readonly origin: URL;
   private readonly connectOptions: SecureClientSessionOptions;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Rejecters of requests still waiting for a session. */
+  private readonly waiting = new Set<(e: unknown) => void>();
 
   constructor(
     baseUrl: URL,
-    tls: SecureClientSessionOptions | undefined,
+    tlsOptions: tls.ConnectionOptions | undefined,
     private readonly options: Http2SessionOptions,
   ) {
     this.agent = new Agent({ maxEmptySessions: Number.POSITIVE_INFINITY });
-    // A 64 KiB stream window (the HTTP/2 default) lets a slow reader hold back a
-    // server stream; http2-wrapper's 32 MiB would let it buffer far more.
+    // A 1 MiB stream window bounds what a slow reader lets a server stream
+    // buffer; http2-wrapper's default of 32 MiB would let it buffer far more.
     this.agent.settings = { enablePush: false, initialWindowSize: 1024 * 1024 };
     // One Agent per transport, always with the same options: skip building the
     // 40-field options key the Agent would make on every request.
     this.agent.normalizeOptions = () => "";
     this.agent.on("session", (session: TrackedSession) => this.track(session));
-    const port = baseUrl.port || (baseUrl.protocol === "https:" ? "443" : "80");
-    this.origin = new URL(`https://${baseUrl.hostname}:${port}`);
-    this.connectOptions = baseUrl.protocol === "https:" ? { ...tls } : { createConnection: h2cConnection(baseUrl) };
+    const secure = baseUrl.protocol === "https:";
+    const host = baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(baseUrl.port || (secure ? 443 : 80));
+    let name = baseUrl.hostname;
+    let connect: () => net.Socket;
+    if (secure) {
+      // Our own TLS socket: no IP address as SNI (RFC 6066, section 3), a
+      // `servername` other than the URL's host, and a handshake that fails
+      // late (a TLS 1.3 server refusing the client certificate) reaches the
+      // waiting calls instead of leaving them hanging.
+      const { servername, ...rest } = tlsOptions ?? {};
+      const sni = servername ?? (net.isIP(host) ? undefined : host);
+      if (sni) name = sni;
+      connect = () => tls.connect({ ...rest, host, port, servername: sni, ALPNProtocols: ["h2"] });
+    } else {
+      connect = () => h2cSocket(host, port, baseUrl.hostname);
+    }
+    this.origin = new URL(`https://${name}:${port}`);
+    this.connectOptions = { createConnection: () => this.watch(connect()) };
   }
 
   /** Opens a stream; `signal` resets it with CANCEL when aborted. */
   request(headers: OutgoingHttpHeaders, signal: AbortSignal, endStream: boolean): Promise<ClientHttp2Stream> {
-    return this.agent.request(this.origin, this.connectOptions, headers, { signal, endStream });
+    const pending = this.agent.request(this.origin, this.connectOptions, headers, { signal, endStream });
+    // A stream opened after its call gave up (aborted while the connection was
+    // coming up) errors with nobody listening; that must not crash the process.
+    pending.then(
+      (stream) => stream.on("error", () => {}),
+      () => {},
+    );
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.waiting.delete(fail);
+        reject(e);
+      };
+      this.waiting.add(fail);
+      pending.then((stream) => {
+        if (settled) {
+          stream.destroy();
+          return;
+        }
+        settled = true;
+        this.waiting.delete(fail);
+        resolve(stream);
+      }, fail);
+    });
+  }
+
+  /**
+   * Fails the waiting calls when a connection closes before its session is
+   * ready: http2-wrapper swallows the socket's error, and Node does not always
+   * close the session for it.
+   */
+  private watch(socket: net.Socket): net.Socket {
+    const failed = (e: unknown) => {
+      if ((socket as net.Socket & { [kReady]?: boolean })[kReady]) return;
+      // Node quirk: a TLS 1.3 alert after the handshake (a refused client
+      // certificate) errors the socket but never closes it or the session.
+      socket.destroy();
+      const reason = e ?? new Error("the connection closed before the HTTP/2 session was ready");
+      for (const fail of [...this.waiting]) fail(reason);
+    };
+    socket.once("error", failed);
+    socket.once("close", () => failed(undefined));
+    return socket;
   }
 
   /** Closes every session at once, cancelling their streams. */
@@ -71,6 +137,8 @@ export class Http2Sessions {
   }
 
   private track(session: TrackedSession): void {
+    // Node's session.socket is a proxy that passes property writes to the socket.
+    (session.socket as unknown as { [kReady]?: boolean })[kReady] = true;
     const cap = this.options.maxConcurrentStreams;
     if (cap !== undefined) {
       // The Agent reads the limit from the server's SETTINGS; lower it for this session only.
@@ -127,15 +195,11 @@ export class Http2Sessions {
  * `https://<socket.servername>:<port>`, so the socket gets the servername a
  * TLS socket would have.
  */
-function h2cConnection(baseUrl: URL): () => net.Socket {
-  const port = Number(baseUrl.port || 80);
-  const host = baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
-  return () => {
-    const socket = net.connect({ host, port });
-    socket.setNoDelay(true);
-    (socket as net.Socket & { servername?: string }).servername = baseUrl.hostname;
-    return socket;
-  };
+function h2cSocket(host: string, port: number, hostname: string): net.Socket {
+  const socket = net.connect({ host, port });
+  socket.setNoDelay(true);
+  (socket as net.Socket & { servername?: string }).servername = hostname;
+  return socket;
 }
 
 function inheritedGetter(o: object, name: string): (() => unknown) | undefined {

@@ -11,9 +11,11 @@ import {
   objectOption,
   optionError,
 } from "../options.js";
+import { Code } from "../protocol/code.js";
 import { type Codec, createCodec, type JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import type { ProtocolName } from "../protocol/content-type.js";
+import { ConnectError } from "../protocol/error.js";
 import {
   applyInterceptors,
   type CallOptions,
@@ -90,7 +92,7 @@ export interface Transport {
   unary(method: DescMethod, message: unknown, options?: CallOptions): Promise<unknown>;
   /** A streaming call: request messages in, response messages out as they arrive. */
   stream(method: DescMethod, messages: AsyncIterable<unknown>, options?: CallOptions): AsyncIterable<unknown>;
-  /** Closes the pooled connections; calls in flight fail. */
+  /** Closes the pooled connections; calls in flight fail, and later calls fail with unavailable. */
   close(): void;
 }
 
@@ -104,6 +106,7 @@ const DEFAULT_COMPRESS_MIN_BYTES = 1024;
 
 class ClientTransport implements Transport {
   private readonly interceptors: readonly ClientInterceptor[];
+  private closed = false;
 
   constructor(
     readonly protocol: ProtocolName,
@@ -133,6 +136,7 @@ class ClientTransport implements Transport {
   }
 
   async unary(method: DescMethod, message: unknown, options: CallOptions = {}): Promise<unknown> {
+    this.checkOpen();
     const call = new ClientCall(this.config, method, options);
     const get = this.config.useHttpGet && method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     const req: ClientUnaryRequest = {
@@ -162,6 +166,7 @@ class ClientTransport implements Transport {
     messages: AsyncIterable<unknown>,
     options: CallOptions = {},
   ): AsyncIterable<unknown> {
+    this.checkOpen();
     const call = new ClientCall(this.config, method, options);
     const req: ClientStreamRequest = {
       ...this.request(call, method, options),
@@ -190,7 +195,13 @@ class ClientTransport implements Transport {
   }
 
   close(): void {
+    this.closed = true;
     this.config.http.close();
+  }
+
+  /** A closed transport takes no new calls (as a closed grpc-js channel). */
+  private checkOpen(): void {
+    if (this.closed) throw new ConnectError("the transport is closed", Code.Unavailable);
   }
 }
 

@@ -1,5 +1,6 @@
 import { kMaxLength } from "node:buffer";
 import type { OutgoingHttpHeaders } from "node:http";
+import * as tls from "node:tls";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { compressionsOption, functionsOption, intOption, objectOption, optionError } from "../options.js";
@@ -72,6 +73,19 @@ export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & 
   };
 }
 
+const tunedServers = new WeakSet<object>();
+
+/**
+ * Node's secure HTTP/2 server hands HTTP/1.1 connections (allowHTTP1) to the
+ * HTTP/1.1 code with Nagle's algorithm still on, so each small write of a
+ * stream waits ~40 ms for an ACK. RPC messages are small and latency-bound.
+ */
+function disableNagleOnTls(server: object): void {
+  if (!(server instanceof tls.Server) || tunedServers.has(server)) return;
+  tunedServers.add(server);
+  server.on("secureConnection", (socket: tls.TLSSocket) => socket.setNoDelay(true));
+}
+
 /** The headers hooks set on a reply, or undefined when there are none (the usual case, kept cheap). */
 function replyHeaders(reply: FastifyReply): OutgoingHttpHeaders | undefined {
   const h = reply.getHeaders();
@@ -97,6 +111,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   // body is left unread so each protocol can stream it.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser("*", (_req, _payload, done) => done(null));
+  disableNagleOnTls(fastify.server);
 
   const inFlight = new Set<ServerCall>();
   for (const entry of router.entries) {
