@@ -104,6 +104,8 @@ export async function runEnveloped(
         let frame: Uint8Array | undefined;
         for (;;) {
           const r = await reader.next();
+          // Messages already buffered are not handed out once the call is cancelled.
+          call.throwIfAborted();
           if (r.done) break;
           const env = r.value;
           if (frame !== undefined) {

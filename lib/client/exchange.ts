@@ -107,7 +107,11 @@ class Http2Exchange implements HttpExchange {
   readonly head: Promise<ResponseHead>;
   private responseTrailers: http.IncomingHttpHeaders = {};
 
+  /** Kept because a stream forgets its session once it is destroyed. */
+  private readonly session: ClientHttp2Stream["session"];
+
   constructor(private readonly stream: ClientHttp2Stream) {
+    this.session = stream.session;
     this.head = new Promise((resolve, reject) => {
       const onResponse = (headers: Http2IncomingHeaders, flags: number) => {
         stream.off("close", onClose);
@@ -148,6 +152,12 @@ class Http2Exchange implements HttpExchange {
   }
 
   goneError(): ConnectError {
+    // When the connection itself goes, Node resets every stream on it (CANCEL
+    // or INTERNAL_ERROR) though the server reset none: that is a lost
+    // connection, unavailable, not a cancellation.
+    if (this.session?.destroyed) {
+      return new ConnectError("the connection was lost before the response ended", Code.Unavailable);
+    }
     const rst = this.stream.rstCode;
     if (rst !== undefined && rst !== 0) {
       return new ConnectError(`stream reset by the server with HTTP/2 code ${rst}`, codeFromHttp2RstCode(rst));

@@ -27,6 +27,9 @@ const kGracefullyClosing = (Agent as unknown as { kGracefullyClosing: symbol }).
 
 type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
 
+/** When a session last carried a stream (ms since the epoch), for the idle timeout. */
+const kLastActive = Symbol("http2SessionLastActive");
+
 /** Marks a socket whose HTTP/2 session got the server's SETTINGS. */
 const kReady = Symbol("http2SessionReady");
 
@@ -86,7 +89,12 @@ export class Http2Sessions {
     // A stream opened after its call gave up (aborted while the connection was
     // coming up) errors with nobody listening; that must not crash the process.
     pending.then(
-      (stream) => stream.on("error", () => {}),
+      (stream) => {
+        stream.on("error", () => {});
+        // Short calls fall between the idle timer's ticks; each one ending counts as activity.
+        const session = stream.session as TrackedSession | undefined;
+        if (session) stream.once("close", () => (session[kLastActive] = Date.now()));
+      },
       () => {},
     );
     return new Promise((resolve, reject) => {
@@ -161,14 +169,22 @@ export class Http2Sessions {
     const pingMs = this.options.pingIntervalMs;
     const pingTimeoutMs = this.options.pingTimeoutMs ?? 15_000;
     const tickMs = Math.max(10, Math.min(idleMs, pingMs ?? Number.POSITIVE_INFINITY) / 2);
-    let idleSince = Date.now();
+    session[kLastActive] = Date.now();
     let lastPing = Date.now();
+    const stop = () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    };
     const timer = setInterval(() => {
+      // A session destroyed without 'close' (after GOAWAY, say) is done with.
+      if (session.destroyed) return stop();
       const now = Date.now();
-      if ((session[kStreamCount] as number) > 0) idleSince = now;
-      else if (now - idleSince >= idleMs) {
+      if ((session[kStreamCount] as number) > 0) session[kLastActive] = now;
+      else if (now - (session[kLastActive] as number) >= idleMs) {
+        // Marked first, so that no call picks it in the moment before it closes.
+        session[kGracefullyClosing] = true;
         session.close();
-        return;
+        return stop();
       }
       if (pingMs !== undefined && now - lastPing >= pingMs) {
         lastPing = now;
@@ -183,10 +199,7 @@ export class Http2Sessions {
     }, tickMs);
     timer.unref();
     this.timers.add(timer);
-    session.once("close", () => {
-      clearInterval(timer);
-      this.timers.delete(timer);
-    });
+    session.once("close", stop);
   }
 }
 
