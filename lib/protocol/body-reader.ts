@@ -84,6 +84,55 @@ export function readBody(
   });
 }
 
+/**
+ * Reads the envelopes of a body that should hold exactly one (a unary call),
+ * without the iterator machinery of `EnvelopeReader`: one listener per event
+ * and one promise. It stops at the second envelope, since that is already an
+ * error, and drains the rest unread.
+ */
+export function readSingleEnvelopeBody(source: Readable, maxBytes: number, errors: BodyErrors): Promise<Envelope[]> {
+  return new Promise((resolve, reject) => {
+    const decoder = new EnvelopeDecoder(maxBytes);
+    const out: Envelope[] = [];
+    const cleanup = () => {
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onGone);
+      source.off("close", onGone);
+    };
+    const stop = (e: ConnectError | undefined) => {
+      cleanup();
+      // Drain the rest unread, so an HTTP/1.1 connection stays usable.
+      source.resume();
+      if (e) reject(e);
+      else resolve(out);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, out);
+      } catch (e) {
+        stop(ConnectError.from(e, Code.InvalidArgument));
+        return;
+      }
+      if (out.length >= 2) stop(undefined);
+    };
+    const onEnd = () => {
+      cleanup();
+      if (resetByPeer(source)) reject(errors.gone());
+      else if (decoder.partial) reject(errors.truncated(decoder.describeMissing()));
+      else resolve(out);
+    };
+    const onGone = () => {
+      cleanup();
+      reject(errors.gone());
+    };
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onGone);
+    source.on("close", onGone);
+  });
+}
+
 /** How many decoded envelopes may wait for the consumer before reading pauses. */
 const HIGH_WATER = 16;
 

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import { EnvelopeReader } from "../protocol/body-reader.js";
+import { EnvelopeReader, readSingleEnvelopeBody } from "../protocol/body-reader.js";
 import { Code } from "../protocol/code.js";
 import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
@@ -57,23 +57,29 @@ class RequestMessages implements AsyncIterableIterator<unknown> {
     return this.reader.return();
   }
 
-  private async decode(env: Envelope): Promise<unknown> {
-    let data = env.data;
-    if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
-      throw new ConnectError(`invalid envelope flags 0x${env.flags.toString(16)} in request`, this.malformedCode);
-    }
-    if (env.flags & FLAG_COMPRESSED) {
-      if (!this.compression) {
-        // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity.
-        throw new ConnectError(
-          "received a compressed message, but the request declares no compression",
-          this.malformedCode,
-        );
-      }
-      data = await this.compression.decompress(data, this.call.options.readMaxBytes);
-    }
-    return this.call.codec.input.decode(data);
+  private decode(env: Envelope): unknown {
+    return decodeRequest(this.call, env, this.compression, this.malformedCode);
   }
+}
+
+/** One request message from its envelope: flags checked, decompressed if flagged, decoded. */
+function decodeRequest(
+  call: ServerCall,
+  env: Envelope,
+  compression: Compression | undefined,
+  malformedCode: Code,
+): unknown {
+  if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
+    throw new ConnectError(`invalid envelope flags 0x${env.flags.toString(16)} in request`, malformedCode);
+  }
+  if (env.flags & FLAG_COMPRESSED) {
+    if (!compression) {
+      // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity.
+      throw new ConnectError("received a compressed message, but the request declares no compression", malformedCode);
+    }
+    return compression.decompress(env.data, call.options.readMaxBytes).then((data) => call.codec.input.decode(data));
+  }
+  return call.codec.input.decode(env.data);
 }
 
 /** The compressions of a call, as its request headers negotiate them. */
@@ -113,13 +119,6 @@ export async function serveEnveloped(
     return;
   }
   const { request: requestCompression, response: responseCompression } = compression;
-  const reader = new EnvelopeReader(
-    call.source,
-    call.options.readMaxBytes,
-    requestBodyErrors,
-    transform?.chunk,
-    transform?.flush,
-  );
   const { adapter, ctx, options } = call;
   let userHeader: Headers | undefined;
   let userTrailer: Headers | undefined;
@@ -168,18 +167,40 @@ export async function serveEnveloped(
     await adapter.write(encodeEnvelope(flags, bytes));
   };
 
-  const requests = new RequestMessages(call, reader, requestCompression, wire.malformedCode);
+  const requestMessages = () =>
+    new RequestMessages(
+      call,
+      new EnvelopeReader(call.source, call.options.readMaxBytes, requestBodyErrors, transform?.chunk, transform?.flush),
+      requestCompression,
+      wire.malformedCode,
+    );
   try {
-    if (call.entry.unary) {
-      // Unary over an enveloped protocol: exactly one request message.
-      const request = await takeOne(call.entry.method, requests);
+    if (call.entry.unary && !transform) {
+      // Unary over an enveloped protocol: exactly one request message, read
+      // without a streaming reader (the hot path of most RPC traffic).
+      const envelopes = await readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors);
+      if (envelopes.length !== 1) {
+        const got = envelopes.length === 0 ? "none" : "more";
+        throw new ConnectError(
+          `${call.entry.method.name}: expected one request message, got ${got}`,
+          Code.Unimplemented,
+        );
+      }
+      const request = await decodeRequest(call, envelopes[0], requestCompression, wire.malformedCode);
+      const res = await call.callUnary(request);
+      userHeader = res.header;
+      userTrailer = res.trailer;
+      if (call.finished) return;
+      await sendMessage(res.message);
+    } else if (call.entry.unary) {
+      const request = await takeOne(call.entry.method, requestMessages());
       const res = await call.callUnary(request);
       userHeader = res.header;
       userTrailer = res.trailer;
       if (call.finished) return;
       await sendMessage(res.message);
     } else {
-      const res = await call.callStream(requests);
+      const res = await call.callStream(requestMessages());
       userHeader = res.header;
       userTrailer = res.trailer;
       const it = res.message[Symbol.asyncIterator]();
