@@ -17,6 +17,8 @@ export interface ServerOptions {
   json: JsonOptions;
   requireConnectProtocolHeader: boolean;
   maxTimeoutMs: number | undefined;
+  /** The app has no logger (Fastify's null logger): skip building per-call log lines. */
+  silent: boolean;
 }
 
 /** Codecs of one method in one format. */
@@ -31,7 +33,7 @@ export interface MethodCodec {
  */
 export class ServerCall {
   finished = false;
-  private readonly startedAt = performance.now();
+  private readonly startedAt: number;
 
   constructor(
     readonly entry: MethodEntry,
@@ -44,6 +46,7 @@ export class ServerCall {
     private readonly inFlight: Set<ServerCall>,
   ) {
     inFlight.add(this);
+    this.startedAt = options.silent ? 0 : performance.now();
   }
 
   /** A request header; repeated values are joined with ", ". */
@@ -66,6 +69,7 @@ export class ServerCall {
     this.finished = true;
     this.ctx.clearTimer();
     this.inFlight.delete(this);
+    if (this.options.silent) return true;
     this.request.log.info(
       {
         rpc: this.rpc,

@@ -52,7 +52,7 @@ const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
 /** Validates the options and fills in defaults; a bad option names itself. */
-export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & { shutdownGraceMs: number } {
+export function resolveOptions(opts: FastifyConnectRpcOptions): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
   const o = opts as unknown as Record<string, unknown>;
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
@@ -71,6 +71,15 @@ export function resolveOptions(opts: FastifyConnectRpcOptions): ServerOptions & 
     maxTimeoutMs: intOption(o, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
     shutdownGraceMs: intOption(o, "shutdownGraceMs", 0, 2 ** 31 - 1, DEFAULT_SHUTDOWN_GRACE_MS),
   };
+}
+
+/**
+ * Fastify without a logger uses a null logger whose `child()` is itself and
+ * which has no level; per-call log lines are then skipped, not built.
+ */
+function hasNullLogger(fastify: FastifyInstance): boolean {
+  const log = fastify.log as FastifyInstance["log"] & { level?: string };
+  return log.level === undefined && log.child({}) === log;
 }
 
 const tunedServers = new WeakSet<object>();
@@ -103,7 +112,7 @@ function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingH
 }
 
 const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fastify, opts) => {
-  const options = resolveOptions(opts);
+  const options = { ...resolveOptions(opts), silent: hasNullLogger(fastify) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
 
