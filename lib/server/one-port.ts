@@ -71,6 +71,10 @@ export function onePortServerFactory(options: OnePortServerOptions = {}) {
 
 /** Waits for enough bytes to tell the preface from an HTTP/1.1 request line, then hands the socket on. */
 function sniff(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  // http.Server turns Nagle off on connections it accepts itself (its noDelay
+  // option), not on ones handed to it; without this, a response written in
+  // several small pieces (gRPC-Web's head, message, trailers) waits ~40 ms.
+  socket.setNoDelay(true);
   let buffered: Buffer = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
