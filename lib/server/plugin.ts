@@ -52,7 +52,9 @@ const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
 /** Validates the options and fills in defaults; a bad option names itself. */
-export function resolveOptions(opts: FastifyConnectRpcOptions): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
+export function resolveOptions(
+  opts: FastifyConnectRpcOptions,
+): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
   const o = opts as unknown as Record<string, unknown>;
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
@@ -95,8 +97,27 @@ function disableNagleOnTls(server: object): void {
   server.on("secureConnection", (socket: tls.TLSSocket) => socket.setNoDelay(true));
 }
 
-/** The headers hooks set on a reply, or undefined when there are none (the usual case, kept cheap). */
+/** Fastify's own store of reply headers, found once; undefined if a Fastify version hides it. */
+let replyHeaderStore: symbol | undefined | null = null;
+
+/**
+ * The headers hooks set on a reply, or undefined when there are none (the
+ * usual case). `reply.getHeaders()` copies two objects on every call, so the
+ * store Fastify's `reply.header()` writes to is looked at first.
+ */
 function replyHeaders(reply: FastifyReply): OutgoingHttpHeaders | undefined {
+  if (replyHeaderStore === null) {
+    replyHeaderStore = Object.getOwnPropertySymbols(reply).find((s) => s.description === "fastify.reply.headers");
+  }
+  if (replyHeaderStore !== undefined) {
+    const own = (reply as unknown as Record<symbol, object>)[replyHeaderStore];
+    let any = false;
+    for (const _ in own) {
+      any = true;
+      break;
+    }
+    if (!any) return undefined;
+  }
   const h = reply.getHeaders();
   for (const _ in h) return h as OutgoingHttpHeaders;
   return undefined;
