@@ -28,6 +28,8 @@ export interface EnvelopeWire {
 export interface ResponseState {
   /** Whether the head (with these headers) has been sent. */
   headSent: boolean;
+  /** A unary call's one response envelope, held back to go out with the status in one write. */
+  body?: Uint8Array;
   /** The full head, built on first use: protocol headers plus the handler's. */
   head(): OutgoingHttpHeaders;
   /** The handler's trailers, if it set any. */
@@ -154,7 +156,7 @@ export async function serveEnveloped(
   };
   ctx.setHeaderSender(sendHead);
 
-  const sendMessage = async (message: unknown) => {
+  const frame = async (message: unknown) => {
     let bytes = call.codec.output.encode(message);
     call.checkWriteSize(bytes);
     let flags = 0;
@@ -162,9 +164,13 @@ export async function serveEnveloped(
       bytes = await responseCompression.compress(bytes);
       flags = FLAG_COMPRESSED;
     }
+    return encodeEnvelope(flags, bytes);
+  };
+  const sendMessage = async (message: unknown) => {
+    const envelope = await frame(message);
     if (call.finished) return;
     sendHead();
-    await adapter.write(encodeEnvelope(flags, bytes));
+    await adapter.write(envelope);
   };
 
   const requestMessages = () =>
@@ -191,7 +197,14 @@ export async function serveEnveloped(
       userHeader = res.header;
       userTrailer = res.trailer;
       if (call.finished) return;
-      await sendMessage(res.message);
+      // Head, message and status leave together (one HTTP/1.1 write) when the call ends below.
+      const envelope = await frame(res.message);
+      if (call.finished) return;
+      if (!state.headSent) {
+        state.headSent = true;
+        adapter.head(200, state.head(), { trailers: wire.httpTrailers, flush: false });
+      }
+      state.body = envelope;
     } else if (call.entry.unary) {
       const request = await takeOne(call.entry.method, requestMessages());
       const res = await call.callUnary(request);

@@ -21,7 +21,8 @@ function trailersFrame(status: OutgoingHttpHeaders): Buffer {
   return encodeEnvelope(FLAG_TRAILERS, Buffer.from(text));
 }
 
-const writeTrailersFrame: StatusWriter = (call, _out, status) => call.adapter.end(trailersFrame(status));
+const writeTrailersFrame: StatusWriter = (call, out, status) =>
+  call.adapter.end(out.body ? Buffer.concat([out.body, trailersFrame(status)]) : trailersFrame(status));
 
 /** Wraps a response so that each chunk goes out base64-encoded (grpc-web-text). */
 class Base64Response implements ResponseAdapter {
@@ -36,7 +37,7 @@ class Base64Response implements ResponseAdapter {
   get closed() {
     return this.inner.closed;
   }
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }) {
+  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; flush?: boolean }) {
     this.inner.head(status, headers, opts);
   }
   write(chunk: Uint8Array) {

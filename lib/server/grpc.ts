@@ -36,12 +36,14 @@ export function grpcFamilyWire(contentType: string, httpTrailers: boolean, write
         call.adapter.head(200, { ...out.head(), ...status }, { endStream: true });
         return;
       }
+      // A unary response held back for the status is dropped if the call failed meanwhile (a deadline, say).
+      if (error) out.body = undefined;
       writeStatus(call, out, status);
     },
   };
 }
 
-const writeHttpTrailers: StatusWriter = (call, _out, status) => call.adapter.end(undefined, status);
+const writeHttpTrailers: StatusWriter = (call, out, status) => call.adapter.end(out.body, status);
 
 const grpcProto = grpcFamilyWire("application/grpc", true, writeHttpTrailers);
 const grpcJson = grpcFamilyWire("application/grpc+json", true, writeHttpTrailers);

@@ -18,9 +18,15 @@ export interface ResponseAdapter {
   readonly closed: boolean;
   /**
    * Sends status and headers. `trailers: true` keeps the stream open for
-   * trailers after the body; `endStream: true` sends the head alone.
+   * trailers after the body; `endStream: true` sends the head alone;
+   * `flush: false` lets an HTTP/1.1 head wait for the body, so that a whole
+   * response goes out in one write.
    */
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; trailers?: boolean }): void;
+  head(
+    status: number,
+    headers: OutgoingHttpHeaders,
+    opts?: { endStream?: boolean; trailers?: boolean; flush?: boolean },
+  ): void;
   /** Writes a chunk; returns a promise only when the peer is not keeping up. */
   write(chunk: Uint8Array): Promise<void> | undefined;
   /** Ends the body, with trailers if the head asked for them. */
@@ -139,14 +145,14 @@ class Http1Response implements ResponseAdapter {
     return this.ended || this.res.destroyed;
   }
 
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }): void {
+  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; flush?: boolean }): void {
     if (this.headSent || this.closed) return;
     this.headSent = true;
     this.res.writeHead(status, withHookHeaders(headers, this.hookHeaders));
     if (opts?.endStream) {
       this.ended = true;
       this.res.end();
-    } else if (headers["content-length"] === undefined) {
+    } else if (headers["content-length"] === undefined && opts?.flush !== false) {
       // Streams go out at once rather than when the first chunk is written.
       this.res.flushHeaders();
     }
