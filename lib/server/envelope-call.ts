@@ -197,13 +197,9 @@ export async function serveEnveloped(
       userHeader = res.header;
       userTrailer = res.trailer;
       if (call.finished) return;
-      // Head, message and status leave together (one HTTP/1.1 write) when the call ends below.
+      // Head, message and status leave together when the call ends below (one write on HTTP/1.1).
       const envelope = await frame(res.message);
       if (call.finished) return;
-      if (!state.headSent) {
-        state.headSent = true;
-        adapter.head(200, state.head(), { trailers: wire.httpTrailers, flush: false });
-      }
       state.body = envelope;
     } else if (call.entry.unary) {
       const request = await takeOne(call.entry.method, requestMessages());

@@ -21,8 +21,16 @@ function trailersFrame(status: OutgoingHttpHeaders): Buffer {
   return encodeEnvelope(FLAG_TRAILERS, Buffer.from(text));
 }
 
-const writeTrailersFrame: StatusWriter = (call, out, status) =>
-  call.adapter.end(out.body ? Buffer.concat([out.body, trailersFrame(status)]) : trailersFrame(status));
+const writeTrailersFrame: StatusWriter = (call, out, status) => {
+  const frame = trailersFrame(status);
+  const body = out.body ? Buffer.concat([out.body, frame]) : frame;
+  if (!out.headSent) {
+    // The whole unary response is known: a content-length spares HTTP/1.1 the chunked framing.
+    out.headSent = true;
+    call.adapter.head(200, { ...out.head(), "content-length": body.byteLength });
+  }
+  call.adapter.end(body);
+};
 
 /** Wraps a response so that each chunk goes out base64-encoded (grpc-web-text). */
 class Base64Response implements ResponseAdapter {
@@ -37,7 +45,7 @@ class Base64Response implements ResponseAdapter {
   get closed() {
     return this.inner.closed;
   }
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; flush?: boolean }) {
+  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }) {
     this.inner.head(status, headers, opts);
   }
   write(chunk: Uint8Array) {

@@ -12,7 +12,9 @@ import { type BodyTransform, type EnvelopeWire, type ResponseState, serveEnvelop
 
 /**
  * How a gRPC-family protocol writes its status at the end of a call: gRPC as
- * HTTP trailers, gRPC-Web as a trailers frame in the body.
+ * HTTP trailers, gRPC-Web as a trailers frame in the body. When the head has
+ * not gone out yet (a unary call), it sends the head, the held-back message
+ * and the status together.
  */
 export type StatusWriter = (call: ServerCall, out: ResponseState, status: OutgoingHttpHeaders) => void;
 
@@ -30,20 +32,26 @@ export function grpcFamilyWire(contentType: string, httpTrailers: boolean, write
     },
     end(call, out, error: ConnectError | undefined) {
       const status = grpcStatusTrailers(error, out.trailer);
-      if (!out.headSent) {
+      // A unary response held back for the status is dropped if the call failed meanwhile (a deadline, say).
+      if (error) out.body = undefined;
+      if (!out.headSent && out.body === undefined) {
         // Trailers-only: one HEADERS frame that carries the status and ends the stream.
         out.headSent = true;
         call.adapter.head(200, { ...out.head(), ...status }, { endStream: true });
         return;
       }
-      // A unary response held back for the status is dropped if the call failed meanwhile (a deadline, say).
-      if (error) out.body = undefined;
       writeStatus(call, out, status);
     },
   };
 }
 
-const writeHttpTrailers: StatusWriter = (call, out, status) => call.adapter.end(out.body, status);
+const writeHttpTrailers: StatusWriter = (call, out, status) => {
+  if (!out.headSent) {
+    out.headSent = true;
+    call.adapter.head(200, out.head(), { trailers: true });
+  }
+  call.adapter.end(out.body, status);
+};
 
 const grpcProto = grpcFamilyWire("application/grpc", true, writeHttpTrailers);
 const grpcJson = grpcFamilyWire("application/grpc+json", true, writeHttpTrailers);

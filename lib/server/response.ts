@@ -18,15 +18,9 @@ export interface ResponseAdapter {
   readonly closed: boolean;
   /**
    * Sends status and headers. `trailers: true` keeps the stream open for
-   * trailers after the body; `endStream: true` sends the head alone;
-   * `flush: false` lets an HTTP/1.1 head wait for the body, so that a whole
-   * response goes out in one write.
+   * trailers after the body; `endStream: true` sends the head alone.
    */
-  head(
-    status: number,
-    headers: OutgoingHttpHeaders,
-    opts?: { endStream?: boolean; trailers?: boolean; flush?: boolean },
-  ): void;
+  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; trailers?: boolean }): void;
   /** Writes a chunk; returns a promise only when the peer is not keeping up. */
   write(chunk: Uint8Array): Promise<void> | undefined;
   /** Ends the body, with trailers if the head asked for them. */
@@ -145,14 +139,14 @@ class Http1Response implements ResponseAdapter {
     return this.ended || this.res.destroyed;
   }
 
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean; flush?: boolean }): void {
+  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }): void {
     if (this.headSent || this.closed) return;
     this.headSent = true;
     this.res.writeHead(status, withHookHeaders(headers, this.hookHeaders));
     if (opts?.endStream) {
       this.ended = true;
       this.res.end();
-    } else if (headers["content-length"] === undefined && opts?.flush !== false) {
+    } else if (headers["content-length"] === undefined) {
       // Streams go out at once rather than when the first chunk is written.
       this.res.flushHeaders();
     }
