@@ -2,6 +2,7 @@
 // Every `@ts-expect-error` line must fail to compile; if it ever compiles, tsc
 // reports the directive as unused and the test fails.
 import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "fastify-connectrpc";
 import {
   type CallOptions,
   type Client,
@@ -12,12 +13,11 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "fastify-connectrpc/client";
-import type { HandlerContext } from "fastify-connectrpc";
 import {
   ElizaService,
   type IntroduceClientResponse,
-  type SayResponse,
   SayRequestSchema,
+  type SayResponse,
 } from "../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.js";
 
 const addHeader: ClientInterceptor = (next) => async (req) => {
