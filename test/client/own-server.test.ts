@@ -1,15 +1,4 @@
-// Our client against our own plugin: Connect and gRPC-Web over HTTP/1.1, h2c
-// and TLS (ALPN picking h2, and HTTP/1.1 forced), gRPC over h2c and TLS, each
-// with proto and JSON. Every call kind, compression both ways, errors,
-// metadata, deadlines, cancellation, Connect GET, deadline propagation from a
-// handler, interceptors and the client's message size limits. Each call
-// carries an `x-call` header, so the server side of it (the request head seen
-// by an onRequest hook, the handler's context) can be found and checked.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
@@ -34,42 +23,10 @@ import { EchoRequestSchema, type EchoResponse, ErrorInfoSchema, TestService } fr
 import { counting, hex, PAYLOAD } from "../helpers/peer.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
 import { testServiceImpl } from "../helpers/test-service.js";
+import { selfSigned } from "../helpers/tls.js";
 
 /** How long the server may take to notice something (an abort, a call). Generous; a pass is fast. */
 const WAIT_MS = 2000;
-
-/** A throwaway self-signed certificate for 127.0.0.1 and localhost (as in test/server/tls.test.ts). */
-function selfSigned(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "fcr-client-tls-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 interface SeenRequest {
   method: string;

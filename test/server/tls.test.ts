@@ -1,11 +1,4 @@
-// TLS with ALPN: Fastify({ http2: true, https: { allowHTTP1: true } }) serves
-// gRPC over h2, and Connect and gRPC-Web over HTTP/1.1 on the same port. The
-// certificate is generated here with the openssl CLI into a temp dir.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as https from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -18,39 +11,7 @@ import t from "tap";
 import { TestService } from "../gen/fcr/test/v1/test_pb.js";
 import { createGrpcJsClient, grpcServerStream, grpcUnary } from "../helpers/grpc-js-client.js";
 import { startServer } from "../helpers/server.js";
-
-/** A throwaway self-signed certificate for 127.0.0.1 and localhost. */
-function selfSigned(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "fcr-tls-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { selfSigned } from "../helpers/tls.js";
 
 t.test("TLS with ALPN: gRPC over h2, Connect and gRPC-Web over HTTP/1.1, one port", async (t) => {
   const { key, cert } = selfSigned();
