@@ -89,7 +89,6 @@ export interface TransportConfig {
   readonly baseUrl: string;
   /** The path prefix of `baseUrl`, without a trailing slash. */
   readonly basePath: string;
-  readonly binary: boolean;
   readonly sendCompression: Compression | undefined;
   readonly acceptCompression: CompressionRegistry;
   readonly compressMinBytes: number;

@@ -10,8 +10,6 @@ import type { Http2Sessions } from "./http2-sessions.js";
 export interface ResponseHead {
   status: number;
   headers: http.IncomingHttpHeaders;
-  /** HTTP/2: the head ended the stream (a gRPC trailers-only response). */
-  endStream: boolean;
 }
 
 /** What a call asks of the HTTP layer. */
@@ -60,7 +58,14 @@ export function connectionError(e: unknown): ConnectError {
   return new ConnectError(`connection failed: ${text}`, Code.Unavailable, { cause: e });
 }
 
-function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+type RequestStream = NodeJS.WritableStream & { destroyed: boolean; writableEnded: boolean };
+
+/** Writes part of a request body; resolves at once, or on 'drain' when the stream's buffer is full. */
+function writeRequest(stream: RequestStream, chunk: Uint8Array): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) {
+    return Promise.reject(new ConnectError("the request stream is closed", Code.Unavailable));
+  }
+  if (stream.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = (err?: unknown) => {
       stream.off("drain", onDrain);
@@ -75,6 +80,11 @@ function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Pro
     stream.on("close", onClose);
     stream.on("error", onClose);
   });
+}
+
+/** Ends a request body unless the stream is already ended or gone. */
+function endRequest(stream: RequestStream): void {
+  if (!stream.destroyed && !stream.writableEnded) stream.end();
 }
 
 /**
@@ -113,9 +123,9 @@ class Http2Exchange implements HttpExchange {
   constructor(private readonly stream: ClientHttp2Stream) {
     this.session = stream.session;
     this.head = new Promise((resolve, reject) => {
-      const onResponse = (headers: Http2IncomingHeaders, flags: number) => {
+      const onResponse = (headers: Http2IncomingHeaders) => {
         stream.off("close", onClose);
-        resolve({ status: Number(headers[":status"]), headers, endStream: (flags & 0x1) !== 0 });
+        resolve({ status: Number(headers[":status"]), headers });
       };
       const onClose = () => {
         stream.off("response", onResponse);
@@ -136,15 +146,11 @@ class Http2Exchange implements HttpExchange {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    if (this.stream.destroyed || this.stream.writableEnded) {
-      return Promise.reject(new ConnectError("the request stream is closed", Code.Unavailable));
-    }
-    if (this.stream.write(chunk)) return Promise.resolve();
-    return waitDrain(this.stream);
+    return writeRequest(this.stream, chunk);
   }
 
   end(): void {
-    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    endRequest(this.stream);
   }
 
   trailers(): http.IncomingHttpHeaders {
@@ -207,7 +213,7 @@ class Http1Exchange implements HttpExchange {
         this.response = res;
         // Errors surface through the body reader's 'close'.
         res.on("error", () => {});
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, endStream: false });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers });
       });
       req.once("error", (e) => reject(connectionError(e)));
     });
@@ -220,15 +226,11 @@ class Http1Exchange implements HttpExchange {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    if (this.req.destroyed || this.req.writableEnded) {
-      return Promise.reject(new ConnectError("the request stream is closed", Code.Unavailable));
-    }
-    if (this.req.write(chunk)) return Promise.resolve();
-    return waitDrain(this.req);
+    return writeRequest(this.req, chunk);
   }
 
   end(): void {
-    if (!this.req.destroyed && !this.req.writableEnded) this.req.end();
+    endRequest(this.req);
   }
 
   trailers(): http.IncomingHttpHeaders {
