@@ -8,7 +8,6 @@ import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as zlib from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import t from "tap";
@@ -26,114 +25,10 @@ import {
 import { codeFromHttpStatus } from "../../lib/protocol/code.js";
 import { encodeEnvelope, FLAG_END_STREAM, FLAG_TRAILERS } from "../../lib/protocol/envelope.js";
 import { EchoResponseSchema, ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { type Answer, startAnswerServers } from "../helpers/answer-servers.js";
 
-// ---------------------------------------------------------------------------
-// The servers: one HTTP/1.1, one h2c. Each request is read whole, then handed
-// to the test's `answer`.
-
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: Uint8Array | string;
-  /** HTTP trailers (chunked encoding on HTTP/1.1). */
-  trailers?: Record<string, string>;
-}
-
-interface Exchange {
-  version: 1 | 2;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  send(a: Answer): void;
-  /** HTTP/2 only: RST_STREAM with this code. */
-  reset(code: number): void;
-  /**
-   * HTTP/2 only: the head and some body, then RST_STREAM without END_STREAM
-   * (CANCEL, or INTERNAL_ERROR). Not `stream.close(code)`: on a stream still
-   * writable Node ends it first, so the peer sees a complete response.
-   */
-  sendThenReset(a: Answer, how: "cancel" | "internal"): void;
-}
-
-/** An AbortError of Node's own class, which `Http2Stream.destroy` turns into RST_STREAM(CANCEL). */
-const abortError = await sleep(1, undefined, { signal: AbortSignal.abort() }).catch((e: unknown) => e as Error);
-
-let answer: (x: Exchange) => void = (x) => x.send({ status: 500 });
-/** The path of every request the servers got, in order. */
-const hits: string[] = [];
-
-function h1Exchange(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Exchange {
-  return {
-    version: 1,
-    path: req.url ?? "",
-    headers: req.headers,
-    body,
-    send(a) {
-      res.writeHead(a.status, a.headers);
-      if (a.trailers) res.addTrailers(a.trailers);
-      res.end(a.body);
-    },
-    reset() {
-      throw new Error("no RST_STREAM on HTTP/1.1");
-    },
-    sendThenReset() {
-      throw new Error("no RST_STREAM on HTTP/1.1");
-    },
-  };
-}
-
-function h2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer): Exchange {
-  return {
-    version: 2,
-    path: String(headers[":path"]),
-    headers,
-    body,
-    send(a) {
-      const hasBody = a.body !== undefined && a.body.length > 0;
-      stream.respond(
-        { ":status": a.status, ...a.headers },
-        { endStream: !hasBody && !a.trailers, waitForTrailers: a.trailers !== undefined },
-      );
-      if (a.trailers) {
-        const trailers = a.trailers;
-        stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-      }
-      if (hasBody || a.trailers) stream.end(a.body);
-    },
-    reset(code) {
-      stream.close(code);
-    },
-    sendThenReset(a, how) {
-      stream.respond({ ":status": a.status, ...a.headers });
-      // Node resets with CANCEL when destroyed with an AbortError, INTERNAL_ERROR for other errors.
-      stream.write(a.body, () => setTimeout(() => stream.destroy(how === "cancel" ? abortError : new Error("x")), 20));
-    },
-  };
-}
-
-const h1Server = http.createServer((req, res) => {
-  hits.push(req.url ?? "");
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => answer(h1Exchange(req, res, Buffer.concat(chunks))));
-});
-const h2Server = http2.createServer();
-h2Server.on("stream", (stream, headers) => {
-  hits.push(String(headers[":path"]));
-  stream.on("error", () => {});
-  const chunks: Buffer[] = [];
-  stream.on("data", (c: Buffer) => chunks.push(c));
-  stream.on("end", () => answer(h2Exchange(stream, headers, Buffer.concat(chunks))));
-});
-
-async function listen(server: http.Server | http2.Http2Server): Promise<string> {
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-const h1Url = await listen(h1Server);
-const h2Url = await listen(h2Server);
+const peer = await startAnswerServers();
+const { h1Url, h2Url } = peer;
 
 /** A port nothing listens on: listened on, then closed. */
 const closedPort = await (async () => {
@@ -149,12 +44,7 @@ const closedPort = await (async () => {
 const transports: Transport[] = [];
 t.teardown(async () => {
   for (const tr of transports) tr.close();
-  h1Server.closeAllConnections();
-  const h1Closed = once(h1Server, "close");
-  const h2Closed = once(h2Server, "close");
-  h1Server.close();
-  h2Server.close();
-  await Promise.all([h1Closed, h2Closed]);
+  await peer.close();
 });
 
 type Maker = (o: ConnectTransportOptions) => Transport;
@@ -313,7 +203,7 @@ const HTML = "<html><body><h1>Bad Gateway</h1></body></html>";
 
 t.test("sanity: the fake servers answer well-formed responses the client accepts", async (t) => {
   for (const c of [...callers(1), ...callers(2)]) {
-    answer = (x) => x.send(okAnswer(c));
+    peer.answer = (x) => x.send(okAnswer(c));
     const r = await c.run();
     t.same(
       r.map((m) => (m as { text: string }).text),
@@ -338,7 +228,7 @@ t.test("bare HTTP statuses with an HTML body map to codes (http-grpc-status-mapp
   for (const [s, code] of Object.entries(expected)) {
     const status = Number(s);
     t.equal(codeFromHttpStatus(status), code, `codeFromHttpStatus(${status})`);
-    answer = (x) =>
+    peer.answer = (x) =>
       x.send({ status, headers: { "content-type": "text/html; charset=utf-8", "x-proxy": "yes" }, body: HTML });
     for (const c of callers("any")) {
       const err = await c.fail();
@@ -356,7 +246,7 @@ t.test("a Connect unary error body is decoded, whatever the status", async (t) =
     details: [{ type: "fcr.test.v1.ErrorInfo", value: Buffer.from(detail).toString("base64").replace(/=+$/, "") }],
   });
   for (const status of [409, 418, 502, 200]) {
-    answer = (x) =>
+    peer.answer = (x) =>
       x.send({
         status,
         headers: { "content-type": "application/json", "x-meta": "head", "trailer-x-trail": "tail" },
@@ -382,7 +272,7 @@ t.test("a Connect unary error body is decoded, whatever the status", async (t) =
   }
 
   // A gzip-compressed error body.
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 400,
       headers: { "content-type": "application/json", "content-encoding": "gzip" },
@@ -394,7 +284,7 @@ t.test("a Connect unary error body is decoded, whatever the status", async (t) =
 
   // JSON that is not a Connect error: the status decides.
   for (const body of ['{"error":"rate limited"}', '{"code":"no_such_code"}', "{not json"]) {
-    answer = (x) => x.send({ status: 429, headers: { "content-type": "application/json" }, body });
+    peer.answer = (x) => x.send({ status: 429, headers: { "content-type": "application/json" }, body });
     const err = await failure(connectH1.unary({ text: "x" }));
     t.equal(err.code, Code.Unavailable, `${body}: falls back to the status`);
   }
@@ -402,21 +292,22 @@ t.test("a Connect unary error body is decoded, whatever the status", async (t) =
 
 t.test("200 with a content-type of another protocol (text/html) is unknown", async (t) => {
   for (const c of callers("any")) {
-    answer = (x) => x.send({ status: 200, headers: { "content-type": "text/html" }, body: HTML });
+    peer.answer = (x) => x.send({ status: 200, headers: { "content-type": "text/html" }, body: HTML });
     const err = await c.fail();
     t.equal(err.code, Code.Unknown, c.name);
     t.match(err.rawMessage, "text/html", `${c.name}: the message names the content-type`);
   }
   // Connect unary answered with a streaming content-type, and the reverse.
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/connect+proto" }, body: messageBytes });
+  peer.answer = (x) =>
+    x.send({ status: 200, headers: { "content-type": "application/connect+proto" }, body: messageBytes });
   t.equal((await failure(connectH1.unary({}))).code, Code.Unknown, "Connect unary given application/connect+proto");
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/proto" }, body: messageBytes });
+  peer.answer = (x) => x.send({ status: 200, headers: { "content-type": "application/proto" }, body: messageBytes });
   t.equal(
     (await failure(drain(connectH1.serverStream({})))).code,
     Code.Unknown,
     "Connect streaming given application/proto",
   );
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc" }, body: msgEnvelope });
+  peer.answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc" }, body: msgEnvelope });
   t.equal((await failure(grpcWebH1.unary({}))).code, Code.Unknown, "gRPC-Web given application/grpc");
 });
 
@@ -430,16 +321,16 @@ t.test("the right protocol with the wrong codec is internal", async (t) => {
     "gRPC-Web streaming (HTTP/1.1)": "application/grpc-web+json",
   };
   for (const c of callers("any")) {
-    answer = (x) => x.send(okAnswer(c, { contentType: json[c.name] }));
+    peer.answer = (x) => x.send(okAnswer(c, { contentType: json[c.name] }));
     const err = await c.fail();
     t.equal(err.code, Code.Internal, `${c.name} given ${json[c.name]}`);
   }
   // And the other way: a JSON request answered with proto.
   const jsonClient = clientOf(createGrpcTransport, { baseUrl: h2Url, useBinaryFormat: false });
-  answer = (x) => x.send(okAnswer(callers(2)[0], {}));
+  peer.answer = (x) => x.send(okAnswer(callers(2)[0], {}));
   t.equal((await failure(jsonClient.unary({}))).code, Code.Internal, "gRPC JSON request given application/grpc");
   // gRPC-Web text is not what the client asked for either.
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: { "content-type": "application/grpc-web-text" },
@@ -449,7 +340,7 @@ t.test("the right protocol with the wrong codec is internal", async (t) => {
 });
 
 t.test("gRPC: a response without grpc-status is internal", async (t) => {
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: { "content-type": "application/grpc" },
@@ -461,22 +352,23 @@ t.test("gRPC: a response without grpc-status is internal", async (t) => {
   t.match(withTrailers.rawMessage, "grpc-status");
   t.equal(withTrailers.metadata.get("x-not-status"), "1", "the trailers are the error's metadata");
 
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc" }, body: msgEnvelope });
+  peer.answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc" }, body: msgEnvelope });
   t.equal((await failure(grpcH2.unary({}))).code, Code.Internal, "no trailers at all");
   const s = await failure(drain(grpcH2.serverStream({})));
   t.equal(s.code, Code.Internal, "a stream without trailers");
 
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: { "content-type": "application/grpc-web+proto" },
       body: Buffer.concat([msgEnvelope, encodeEnvelope(FLAG_TRAILERS, Buffer.from("x-other: 1\r\n"))]),
     });
   t.equal((await failure(grpcWebH1.unary({}))).code, Code.Internal, "gRPC-Web trailers frame without grpc-status");
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc-web+proto" }, body: msgEnvelope });
+  peer.answer = (x) =>
+    x.send({ status: 200, headers: { "content-type": "application/grpc-web+proto" }, body: msgEnvelope });
   t.equal((await failure(grpcWebH1.unary({}))).code, Code.Internal, "gRPC-Web without a trailers frame");
 
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: { "content-type": "application/grpc" },
@@ -487,7 +379,7 @@ t.test("gRPC: a response without grpc-status is internal", async (t) => {
 });
 
 t.test("gRPC trailers-only responses carry the status in the head", async (t) => {
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: {
@@ -505,18 +397,18 @@ t.test("gRPC trailers-only responses carry the status in the head", async (t) =>
   t.equal(s.code, Code.PermissionDenied, "a stream too");
 
   // Without even a content-type, as some proxies send it.
-  answer = (x) => x.send({ status: 200, headers: { "grpc-status": "14", "grpc-message": "no upstream" } });
+  peer.answer = (x) => x.send({ status: 200, headers: { "grpc-status": "14", "grpc-message": "no upstream" } });
   const bare = await failure(grpcH2.unary({}));
   t.equal(bare.code, Code.Unavailable);
   t.equal(bare.rawMessage, "no upstream");
 
   // A trailers-only OK for a unary call has no message.
-  answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc", "grpc-status": "0" } });
+  peer.answer = (x) => x.send({ status: 200, headers: { "content-type": "application/grpc", "grpc-status": "0" } });
   t.equal((await failure(grpcH2.unary({}))).code, Code.Unimplemented, "unary OK without a message");
   t.same(await drain(grpcH2.serverStream({})), [], "a stream may end with no message");
 
   // gRPC-Web over HTTP/1.1: the status in the response headers, no body.
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({
       status: 200,
       headers: { "content-type": "application/grpc-web+proto", "grpc-status": "5", "grpc-message": "nope" },
@@ -530,16 +422,16 @@ t.test("a truncated envelope is internal", async (t) => {
   // The prefix promises 100 bytes; 10 arrive, then the body ends.
   const truncated = Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.alloc(10, 1)]);
   for (const c of callers("any").filter((c) => c.enveloped)) {
-    answer = (x) => x.send(okAnswer(c, { body: truncated }));
+    peer.answer = (x) => x.send(okAnswer(c, { body: truncated }));
     const err = await c.fail();
     t.equal(err.code, Code.Internal, c.name);
     t.match(err.rawMessage, /truncated/, `${c.name}: ${err.rawMessage}`);
   }
   // A body cut inside the 5-byte prefix.
-  answer = (x) => x.send(okAnswer(callers(2)[0], { body: Buffer.from([0, 0, 0]) }));
+  peer.answer = (x) => x.send(okAnswer(callers(2)[0], { body: Buffer.from([0, 0, 0]) }));
   t.equal((await failure(grpcH2.unary({}))).code, Code.Internal, "gRPC: a partial prefix");
   // Connect unary: a body that does not parse as the message.
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send({ status: 200, headers: { "content-type": "application/proto" }, body: Buffer.from([0x0a, 0x05, 0x68]) });
   t.equal((await failure(connectH1.unary({}))).code, Code.Internal, "Connect unary: a truncated message");
 });
@@ -563,14 +455,14 @@ t.test("a response compression the client did not offer is internal", async (t) 
         : c.protocol === "grpc"
           ? compressedEnvelope
           : Buffer.concat([compressedEnvelope, grpcWebOk]);
-    answer = (x) => x.send(okAnswer(c, { headers: { [encodingHeader[c.name]]: "snappy" }, body }));
+    peer.answer = (x) => x.send(okAnswer(c, { headers: { [encodingHeader[c.name]]: "snappy" }, body }));
     const err = await c.fail();
     t.equal(err.code, Code.Internal, `${c.name}: snappy`);
     t.match(err.rawMessage, "snappy", `${c.name}: the message names it`);
   }
   // An encoding the transport supports but did not accept for this call.
   const gzipOnly = clientOf(createGrpcTransport, { baseUrl: h2Url, acceptCompression: ["gzip"] });
-  answer = (x) =>
+  peer.answer = (x) =>
     x.send(
       okAnswer(callers(2)[0], {
         headers: { "grpc-encoding": "br" },
@@ -609,12 +501,12 @@ t.test("a response compression the client did not offer is internal", async (t) 
     ],
   ];
   for (const [name, call, a] of corrupt) {
-    answer = (x) => x.send(a);
+    peer.answer = (x) => x.send(a);
     const err = await call();
     t.equal(err.code, Code.Internal, `${name}: a corrupt gzip message is internal (${err.message})`);
   }
   // A compressed flag without any grpc-encoding.
-  answer = (x) => x.send(okAnswer(callers(2)[0], { body: encodeEnvelope(1, zlib.gzipSync(messageBytes)) }));
+  peer.answer = (x) => x.send(okAnswer(callers(2)[0], { body: encodeEnvelope(1, zlib.gzipSync(messageBytes)) }));
   t.equal((await failure(grpcH2.unary({}))).code, Code.Internal, "a compressed message without an encoding");
 });
 
@@ -627,7 +519,7 @@ t.test("a stream reset by the server (RST_STREAM)", async (t) => {
     [NGHTTP2_INTERNAL_ERROR, "INTERNAL_ERROR", Code.Internal],
   ];
   for (const [rst, name, code] of cases) {
-    answer = (x) => x.reset(rst);
+    peer.answer = (x) => x.reset(rst);
     for (const c of callers(2)) {
       const err = await c.fail();
       t.equal(err.code, code, `${c.name}: ${name} before the response`);
@@ -640,7 +532,7 @@ t.test("a stream reset by the server (RST_STREAM)", async (t) => {
   ] as const) {
     for (const c of callers(2).filter((c) => c.name.includes("streaming"))) {
       const client = c.protocol === "grpc" ? grpcH2 : connectH2;
-      answer = (x) => x.sendThenReset(okAnswer(c, { body: msgEnvelope }), how);
+      peer.answer = (x) => x.sendThenReset(okAnswer(c, { body: msgEnvelope }), how);
       const got: string[] = [];
       const err = await failure(
         (async () => {
@@ -651,17 +543,17 @@ t.test("a stream reset by the server (RST_STREAM)", async (t) => {
       t.equal(err.code, code, `${c.name}: then ${how} (${err.rawMessage})`);
     }
     // A unary response cut off the same way.
-    answer = (x) => x.sendThenReset(okAnswer(callers(2)[0], { body: msgEnvelope }), how);
+    peer.answer = (x) => x.sendThenReset(okAnswer(callers(2)[0], { body: msgEnvelope }), how);
     t.equal((await failure(grpcH2.unary({}))).code, code, `gRPC unary: ${how} after the message`);
-    answer = (x) => x.sendThenReset(okAnswer(callers(2)[2], { body: messageBytes }), how);
+    peer.answer = (x) => x.sendThenReset(okAnswer(callers(2)[2], { body: messageBytes }), how);
     t.equal((await failure(connectH2.unary({}))).code, code, `Connect unary: ${how} after part of the body`);
   }
-  answer = (x) => x.send({ status: 500 });
+  peer.answer = (x) => x.send({ status: 500 });
 });
 
 t.test("connection refused is unavailable", async (t) => {
   const url = `http://127.0.0.1:${closedPort}`;
-  const before = hits.length;
+  const before = peer.hits.length;
   const makers: [string, Transport][] = [
     ["Connect HTTP/1.1", createConnectTransport({ baseUrl: url })],
     ["Connect h2c", createConnectTransport({ baseUrl: url, httpVersion: "2" })],
@@ -679,7 +571,7 @@ t.test("connection refused is unavailable", async (t) => {
     const s = await failure(drain(client.serverStream({ text: "x" })));
     t.equal(s.code, Code.Unavailable, `${name}: streaming`);
   }
-  t.equal(hits.length, before, "no request reached the fake servers");
+  t.equal(peer.hits.length, before, "no request reached the fake servers");
 });
 
 t.test(
@@ -776,8 +668,8 @@ t.test("transport options are checked when the transport is created", async (t) 
 });
 
 t.test("an invalid timeoutMs fails the call with invalid_argument, before anything is sent", async (t) => {
-  answer = (x) => x.send(okAnswer(callers(1)[0]));
-  const before = hits.length;
+  peer.answer = (x) => x.send(okAnswer(callers(1)[0]));
+  const before = peer.hits.length;
   for (const timeoutMs of [-1, Number.NaN, Number.NEGATIVE_INFINITY]) {
     for (const [name, client] of [
       ["Connect", connectH1],
@@ -791,15 +683,15 @@ t.test("an invalid timeoutMs fails the call with invalid_argument, before anythi
       t.equal(s.code, Code.InvalidArgument, `${name} streaming, timeoutMs ${String(timeoutMs)}`);
     }
   }
-  t.equal(hits.length, before, "nothing was sent");
+  t.equal(peer.hits.length, before, "nothing was sent");
   const ok = await connectH1.unary({}, { timeoutMs: 10_000 });
   t.equal(ok.text, "hi", "a valid timeoutMs works");
 });
 
 t.test("a path prefix in baseUrl is kept", async (t) => {
   const prefixed = clientOf(createConnectTransport, { baseUrl: `${h1Url}/api/v1/` });
-  const before = hits.length;
-  answer = (x) => x.send(okAnswer(callers(1)[0]));
+  const before = peer.hits.length;
+  peer.answer = (x) => x.send(okAnswer(callers(1)[0]));
   await prefixed.unary({});
-  t.equal(hits[before], "/api/v1/fcr.test.v1.TestService/Unary");
+  t.equal(peer.hits[before], "/api/v1/fcr.test.v1.TestService/Unary");
 });
