@@ -76,8 +76,9 @@ function decodeRequest(
   }
   if (env.flags & FLAG_COMPRESSED) {
     if (!compression) {
-      // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity.
-      throw new ConnectError("received a compressed message, but the request declares no compression", malformedCode);
+      // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity. Internal for
+      // every protocol, as connect-go's envelope reader and the conformance suite have it.
+      throw new ConnectError("received a compressed message, but the request declares no compression", Code.Internal);
     }
     return compression.decompress(env.data, call.options.readMaxBytes).then((data) => call.codec.input.decode(data));
   }

@@ -281,6 +281,24 @@ t.test("streaming errors: still HTTP 200, error and metadata in the end-of-strea
   t.same(end.metadata?.["x-error-meta"], ["yes"], "error metadata joins the end-of-stream metadata");
 });
 
+t.test(
+  "streaming: a compressed envelope in a request that declares no compression is internal, as the suite and connect-go have it",
+  async (t) => {
+    const s = await server(t);
+    for (const encoding of [undefined, "identity"]) {
+      const res = await h1(s.port, {
+        path: `${SERVICE}/ServerStream`,
+        headers: { ...STREAM_PROTO, ...(encoding ? { "connect-content-encoding": encoding } : {}) },
+        body: envelope(1, gzipSync(echoBytes({ text: "s", count: 1 }))),
+      });
+      t.equal(res.status, 200, `${encoding ?? "no encoding"}: errors of a stream travel in the end-of-stream message`);
+      const { messages, end } = endStreamOf(res.body);
+      t.equal(messages.length, 0);
+      t.match(end.error, { code: "internal", message: /compressed message, but the request declares no compression/ });
+    }
+  },
+);
+
 t.test("streaming JSON: application/connect+json, JSON messages and end-of-stream", async (t) => {
   const s = await server(t);
   const res = await h1(s.port, {
