@@ -140,7 +140,8 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
 
 /**
  * The error of a unary response that is not 200: the JSON error body when
- * there is one, else a code from the HTTP status (a proxy's answer).
+ * there is one, with the code of the HTTP status for what the body lacks;
+ * else only the HTTP status (a proxy's answer).
  */
 async function unaryError(
   call: ClientCall,
@@ -153,16 +154,17 @@ async function unaryError(
 ): Promise<ConnectError> {
   const metadata = new Headers(header);
   for (const [k, v] of trailer) metadata.append(k, v);
+  const fallback = { code: codeFromHttpStatus(status), message: `HTTP ${status}` };
   if (contentType?.toLowerCase().startsWith("application/json")) {
     try {
       const compression =
         encoding && encoding !== IDENTITY ? responseCompression(call.config.acceptCompression, encoding) : undefined;
       const bytes = compression ? await call.decompressResponse(body, compression) : body;
-      const error = errorFromJson(JSON.parse(Buffer.from(bytes).toString("utf8")), metadata);
+      const error = errorFromJson(JSON.parse(Buffer.from(bytes).toString("utf8")), metadata, fallback);
       if (error) return error;
     } catch {
       // Not a Connect error body: fall back to the status.
     }
   }
-  return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), { metadata });
+  return new ConnectError(fallback.message, fallback.code, { metadata });
 }

@@ -38,16 +38,30 @@ export function errorToJsonBytes(error: ConnectError): Buffer {
   return Buffer.from(JSON.stringify(errorToJson(error)));
 }
 
+/** What an error object does not say itself: its code, and its message when the code is missing too. */
+export interface ErrorFallback {
+  code: Code;
+  message: string;
+}
+
+/** An error without a valid code is unknown (Connect protocol, "Error Codes"). */
+const UNKNOWN_FALLBACK: ErrorFallback = { code: Code.Unknown, message: "" };
+
 /**
- * Reads an error object. Returns undefined when it is not one (no valid code),
- * so that the caller can fall back to the HTTP status.
+ * Reads an error object. A missing, null or unrecognized code is `fallback.code`
+ * (Connect protocol, "Error Codes": clients treat unknown codes as unknown; a
+ * unary error falls back to its HTTP status, as connect-go does), and unknown
+ * fields are ignored. Undefined when `json` is no object at all.
  */
-export function errorFromJson(json: unknown, metadata?: HeadersInit): ConnectError | undefined {
-  if (json === null || typeof json !== "object") return undefined;
+export function errorFromJson(
+  json: unknown,
+  metadata?: HeadersInit,
+  fallback: ErrorFallback = UNKNOWN_FALLBACK,
+): ConnectError | undefined {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return undefined;
   const o = json as Record<string, unknown>;
   const code = typeof o.code === "string" ? codeFromString(o.code) : undefined;
-  if (code === undefined) return undefined;
-  const message = typeof o.message === "string" ? o.message : "";
+  const message = typeof o.message === "string" ? o.message : code === undefined ? fallback.message : "";
   const details: IncomingDetail[] = [];
   if (Array.isArray(o.details)) {
     for (const d of o.details) {
@@ -57,7 +71,7 @@ export function errorFromJson(json: unknown, metadata?: HeadersInit): ConnectErr
       details.push({ type, value: new Uint8Array(Buffer.from(value, "base64")), debug });
     }
   }
-  return new ConnectError(message, code, { metadata, details });
+  return new ConnectError(message, code ?? fallback.code, { metadata, details });
 }
 
 /** The end-of-stream message of a Connect streaming response. */
@@ -113,6 +127,6 @@ export function endStreamFromJson(bytes: Uint8Array): { error?: ConnectError; tr
   }
   if (o.error === undefined || o.error === null) return { trailer };
   const error = errorFromJson(o.error, trailer);
-  if (!error) throw new ConnectError("invalid end-of-stream message: error has no valid code", Code.Internal);
+  if (!error) throw new ConnectError("invalid end-of-stream message: error is not an object", Code.Internal);
   return { error, trailer };
 }

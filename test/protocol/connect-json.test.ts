@@ -107,24 +107,44 @@ t.test("errorFromJson: a non-string message is empty", async (t) => {
   t.equal(errorFromJson({ code: "internal", message: 42 })?.rawMessage, "");
 });
 
-t.test("errorFromJson is undefined for invalid codes, so the caller falls back to the HTTP status", async (t) => {
-  for (const json of [
-    { code: "ok" },
-    { code: "bogus" },
-    { code: "INTERNAL" },
-    { code: 13 },
-    { code: "" },
-    { message: "no code" },
-    {},
-    null,
-    undefined,
-    "internal",
-    13,
-    [],
-  ]) {
-    t.equal(errorFromJson(json), undefined, JSON.stringify(json));
-  }
-});
+t.test(
+  "errorFromJson: a missing, null or unrecognized code is the fallback's, the body's message is kept",
+  async (t) => {
+    const fallback = { code: Code.Unavailable, message: "HTTP 503" };
+    for (const json of [
+      { code: "ok" },
+      { code: "bogus" },
+      { code: "INTERNAL" },
+      { code: 13 },
+      { code: "" },
+      { code: null },
+      {},
+    ]) {
+      const e = errorFromJson({ ...json, message: "oops", extra: true }, undefined, fallback);
+      t.equal(e?.code, Code.Unavailable, JSON.stringify(json));
+      t.equal(e?.rawMessage, "oops", `${JSON.stringify(json)}: the message`);
+      t.equal(
+        errorFromJson(json, undefined, fallback)?.rawMessage,
+        "HTTP 503",
+        `${JSON.stringify(json)}: no message, the fallback's`,
+      );
+    }
+    t.equal(
+      errorFromJson({ code: "not_found" }, undefined, fallback)?.rawMessage,
+      "",
+      "a valid code without a message: empty",
+    );
+  },
+);
+
+t.test(
+  "errorFromJson is undefined for what is no error object, so the caller falls back to the HTTP status",
+  async (t) => {
+    for (const json of [null, undefined, "internal", 13, []]) {
+      t.equal(errorFromJson(json), undefined, JSON.stringify(json));
+    }
+  },
+);
 
 t.test("endStreamToJsonBytes with no error and no trailers is {}", async (t) => {
   t.same(parse(endStreamToJsonBytes(undefined, new Headers())), {});
@@ -162,6 +182,17 @@ t.test("endStreamFromJson(endStreamToJsonBytes()) round trips an error with meta
   t.equal(back.error?.metadata.get("x-error"), "e");
 });
 
+t.test(
+  "endStreamFromJson: an error whose code is missing, null or unrecognized is unknown, with its message",
+  async (t) => {
+    for (const error of ['{"code":"bogus","message":"oops"}', '{"code":null,"message":"oops"}', '{"message":"oops"}']) {
+      const back = endStreamFromJson(Buffer.from(`{"error":${error}}`));
+      t.equal(back.error?.code, Code.Unknown, error);
+      t.equal(back.error?.rawMessage, "oops", error);
+    }
+  },
+);
+
 t.test("endStreamFromJson: repeated metadata values are appended", async (t) => {
   const back = endStreamFromJson(Buffer.from('{"metadata":{"x-a":["1","2"],"set-cookie":["a=1","b=2"]}}'));
   t.equal(back.trailer.get("x-a"), "1, 2");
@@ -190,9 +221,8 @@ t.test("malformed end-stream messages are internal errors", async (t) => {
     ['{"metadata":"x"}', /metadata is not an object/],
     ['{"metadata":null}', /metadata is not an object/],
     ['{"metadata":{"x-a":"1"}}', /metadata "x-a" is not a list/],
-    ['{"error":{"code":"bogus"}}', /error has no valid code/],
-    ['{"error":{"code":"ok"}}', /error has no valid code/],
-    ['{"error":"internal"}', /error has no valid code/],
+    ['{"error":"internal"}', /error is not an object/],
+    ['{"error":[]}', /error is not an object/],
   ];
   for (const [text, message] of cases) {
     t.throws(
