@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { type BodyErrors, EnvelopeReader } from "../protocol/body-reader.js";
 import { Code } from "../protocol/code.js";
 import type { Compression } from "../protocol/compression.js";
-import { encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
+import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { headersFromIncoming } from "../protocol/headers.js";
 import {
@@ -31,8 +31,9 @@ export interface ClientEnvelopeWire {
   requestHeaders(call: ClientCall): OutgoingHttpHeaders;
   /**
    * Reads the response head: the messages' compression, and the call's end
-   * when the head already carries it (a trailers-only response). Throws when
-   * the head is not one of this protocol's responses (a proxy's HTTP error).
+   * when the head carries a status (a trailers-only response, if nothing
+   * follows the head). Throws when the head is not one of this protocol's
+   * responses (a proxy's HTTP error).
    */
   readHead(call: ClientCall, head: ResponseHead): { compression: Compression | undefined; end?: CallEnd };
   /** The flag of the frame that ends the body (Connect end-of-stream, gRPC-Web trailers); 0 if none. */
@@ -74,6 +75,49 @@ function pathOf(req: ClientStreamRequest | ClientUnaryRequest): string {
   return `/${req.service.typeName}/${req.method.name}`;
 }
 
+/**
+ * PROTOCOL-HTTP2.md: "Trailers-Only" is a HEADERS frame that ends the stream.
+ * A head with a status that a body or HTTP trailers follow is not one: its
+ * status is ignored and the real end is read (as grpc-go and connect-go do).
+ * Waits for the body's first envelope, which costs nothing for a real
+ * trailers-only response (its body ends at once).
+ */
+async function trailersOnly(
+  headEnd: CallEnd | undefined,
+  reader: EnvelopeReader,
+  exchange: HttpExchange,
+): Promise<{ headEnd: CallEnd | undefined; first?: IteratorResult<Envelope> }> {
+  if (!headEnd) return { headEnd };
+  const first = await reader.next();
+  const nothingFollows = first.done === true && Object.keys(exchange.trailers()).length === 0;
+  return { headEnd: nothingFollows ? headEnd : undefined, first };
+}
+
+/**
+ * Unary and client-streaming responses carry exactly one message; another
+ * count is unimplemented (as connect-go and grpc-go report it). The message
+ * is held until the end has been read, so a caller never sees one from a
+ * response that breaks the rule.
+ */
+class SingleMessage {
+  private message: unknown;
+  private count = 0;
+
+  add(message: unknown): void {
+    if (++this.count > 1) {
+      throw new ConnectError("protocol error: expected one response message, got more", Code.Unimplemented);
+    }
+    this.message = message;
+  }
+
+  take(): unknown {
+    if (this.count === 0) {
+      throw new ConnectError("protocol error: expected one response message, got none", Code.Unimplemented);
+    }
+    return this.message;
+  }
+}
+
 /** Runs a call of any kind over an enveloped protocol; the response messages stream as they arrive. */
 export async function runEnveloped(
   wire: ClientEnvelopeWire,
@@ -84,9 +128,13 @@ export async function runEnveloped(
   let head: ResponseHead;
   let compression: Compression | undefined;
   let headEnd: CallEnd | undefined;
+  let reader: EnvelopeReader;
+  let first: IteratorResult<Envelope> | undefined;
   try {
     ({ exchange, head } = await start(wire, call, req));
     ({ compression, end: headEnd } = wire.readHead(call, head));
+    reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
+    ({ headEnd, first } = await trailersOnly(headEnd, reader, exchange));
   } catch (e) {
     const error = call.failure(e);
     call.finish();
@@ -96,14 +144,16 @@ export async function runEnveloped(
   const header = headEnd ? new Headers() : headersFromIncoming(head.headers);
   call.responseHeader = header;
   const trailer = new Headers();
+  const single = req.method.methodKind === "unary" || req.method.methodKind === "client_streaming";
   async function* messages(): AsyncGenerator<unknown> {
     try {
       let end = headEnd;
+      const one = single ? new SingleMessage() : undefined;
       if (!end) {
-        const reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
         let frame: Uint8Array | undefined;
         for (;;) {
-          const r = await reader.next();
+          const r = first ?? (await reader.next());
+          first = undefined;
           // Messages already buffered are not handed out once the call is cancelled.
           call.throwIfAborted();
           if (r.done) break;
@@ -122,7 +172,9 @@ export async function runEnveloped(
           if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
             throw new ConnectError(`protocol error: invalid envelope flags 0x${env.flags.toString(16)}`, Code.Internal);
           }
-          yield await call.decodeResponse(env.data, compressed ? compression : undefined);
+          const message = await call.decodeResponse(env.data, compressed ? compression : undefined);
+          if (one) one.add(message);
+          else yield message;
         }
         end = wire.readEnd(call, frame, exchange);
       }
@@ -133,6 +185,7 @@ export async function runEnveloped(
         if (!headEnd) for (const [name, value] of header) end.error.metadata.append(name, value);
         throw end.error;
       }
+      if (one) yield one.take();
     } catch (e) {
       throw call.failure(e);
     } finally {
@@ -153,7 +206,7 @@ async function* one(message: unknown): AsyncGenerator<unknown> {
   yield message;
 }
 
-/** A unary call over an enveloped protocol: one message each way. */
+/** A unary call over an enveloped protocol: one message each way (runEnveloped checks the count). */
 export async function runEnvelopedUnary(
   wire: ClientEnvelopeWire,
   call: ClientCall,
@@ -161,13 +214,6 @@ export async function runEnvelopedUnary(
 ): Promise<ClientUnaryResponse> {
   const res = await runEnveloped(wire, call, { ...req, stream: true, message: one(req.message) });
   let message: unknown;
-  let count = 0;
-  for await (const m of res.message) {
-    if (++count > 1) {
-      throw new ConnectError("protocol error: unary response has more than one message", Code.Unimplemented);
-    }
-    message = m;
-  }
-  if (count === 0) throw new ConnectError("protocol error: unary response has no message", Code.Unimplemented);
+  for await (const m of res.message) message = m;
   return { stream: false, service: req.service, method: req.method, header: res.header, trailer: res.trailer, message };
 }

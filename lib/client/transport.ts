@@ -64,7 +64,11 @@ export interface TransportOptions {
   sendCompression?: string | Compression;
   /** Compressions the server may answer with. Default gzip, br and deflate. */
   acceptCompression?: readonly (string | Compression)[];
-  /** Default 1 KiB. */
+  /**
+   * Request messages smaller than this go uncompressed. Default 0: a transport
+   * given `sendCompression` compresses every message, as connect-go, grpc-go
+   * and grpc-js do, so a server that requires compression always gets it.
+   */
   compressMinBytes?: number;
   /** The largest response message accepted, after decompression too. Default 4 MiB. */
   readMaxBytes?: number;
@@ -102,7 +106,7 @@ interface ProtocolCalls {
 }
 
 const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024;
-const DEFAULT_COMPRESS_MIN_BYTES = 1024;
+const DEFAULT_COMPRESS_MIN_BYTES = 0;
 
 class ClientTransport implements Transport {
   private readonly interceptors: readonly ClientInterceptor[];
