@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { Code } from "./code.js";
-import { type Envelope, EnvelopeDecoder } from "./envelope.js";
+import { type Envelope, EnvelopeDecoder, messageSizeError } from "./envelope.js";
 import { ConnectError } from "./error.js";
 
 // Reading a message body off a Node Readable: the server reads requests with
@@ -24,13 +24,6 @@ function resetByPeer(source: Readable): boolean {
   return code !== undefined && code !== 0;
 }
 
-function tooLarge(size: number, maxBytes: number): ConnectError {
-  return new ConnectError(
-    `message size ${size} is larger than configured readMaxBytes ${maxBytes}`,
-    Code.ResourceExhausted,
-  );
-}
-
 /**
  * Reads a whole body, refusing it once it passes `maxBytes` (and at once when
  * a declared content-length already does).
@@ -43,7 +36,7 @@ export function readBody(
 ): Promise<Buffer> {
   if (contentLength !== undefined) {
     const declared = Number(contentLength);
-    if (declared > maxBytes) return Promise.reject(tooLarge(declared, maxBytes));
+    if (declared > maxBytes) return Promise.reject(messageSizeError(declared, maxBytes, "readMaxBytes"));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -60,7 +53,7 @@ export function readBody(
         cleanup();
         // Drain the rest unread, so an HTTP/1.1 connection stays usable.
         source.resume();
-        reject(tooLarge(size, maxBytes));
+        reject(messageSizeError(size, maxBytes, "readMaxBytes"));
         return;
       }
       chunks.push(chunk);

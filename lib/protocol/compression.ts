@@ -1,6 +1,7 @@
 import { kMaxLength } from "node:buffer";
 import * as zlib from "node:zlib";
 import { Code } from "./code.js";
+import { messageSizeError } from "./envelope.js";
 import { ConnectError } from "./error.js";
 
 /** A message compression, named as it appears in `*-encoding` headers. */
@@ -29,12 +30,7 @@ function fromZlib(name: string, compress: ZlibFn, decompress: ZlibFn): Compressi
         decompress(data, { maxOutputLength }, (err, out) => {
           if (!err) return resolve(out);
           if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
-            reject(
-              new ConnectError(
-                `decompressed message size is larger than configured readMaxBytes ${maxBytes}`,
-                Code.ResourceExhausted,
-              ),
-            );
+            reject(messageSizeError(undefined, maxBytes, "readMaxBytes"));
           } else {
             reject(new ConnectError(`invalid ${name} data: ${err.message}`, Code.InvalidArgument, { cause: err }));
           }

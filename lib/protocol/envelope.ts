@@ -19,6 +19,25 @@ export const FLAG_TRAILERS = 0b1000_0000;
 
 const HEADER_SIZE = 5;
 
+/** The option a message size is checked against. */
+export type SizeLimit = "readMaxBytes" | "writeMaxBytes";
+
+/**
+ * The error for a message over a configured size limit: resource_exhausted
+ * (PROTOCOL-HTTP2.md and connect-go: a message larger than the peer allows).
+ * `size` is undefined where only "larger" is known (decompression stopped at
+ * the limit).
+ */
+export function messageSizeError(size: number | undefined, limit: number, option: SizeLimit): ConnectError {
+  const what = size === undefined ? "decompressed message size" : `message size ${size}`;
+  return new ConnectError(`${what} is larger than configured ${option} ${limit}`, Code.ResourceExhausted);
+}
+
+/** Throws messageSizeError when `size` is over `limit`. */
+export function checkMessageSize(size: number, limit: number, option: SizeLimit): void {
+  if (size > limit) throw messageSizeError(size, limit, option);
+}
+
 /** Frames one message into a single buffer, so it goes out in one write. */
 export function encodeEnvelope(flags: number, data: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + data.byteLength);
@@ -53,12 +72,7 @@ export class EnvelopeDecoder {
         const header = this.take(HEADER_SIZE);
         this.flags = header[0];
         this.length = ((header[1] << 24) >>> 0) + (header[2] << 16) + (header[3] << 8) + header[4];
-        if (this.length > this.maxBytes) {
-          throw new ConnectError(
-            `message size ${this.length} is larger than configured readMaxBytes ${this.maxBytes}`,
-            Code.ResourceExhausted,
-          );
-        }
+        checkMessageSize(this.length, this.maxBytes, "readMaxBytes");
       }
       if (this.buffered < this.length) return;
       out.push({ flags: this.flags, data: this.take(this.length) });
