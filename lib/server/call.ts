@@ -2,11 +2,13 @@ import type { Readable } from "node:stream";
 import type { FastifyRequest } from "fastify";
 import { Code, codeToString } from "../protocol/code.js";
 import type { Codec, JsonOptions } from "../protocol/codec.js";
-import type { CompressionRegistry } from "../protocol/compression.js";
+import type { Compression, CompressionRegistry } from "../protocol/compression.js";
+import { checkMessageSize } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import type { CallContext } from "./context.js";
+import type { StreamResponse, UnaryResponse } from "./interceptor.js";
 import type { ResponseAdapter } from "./response.js";
-import type { MethodEntry, StreamResponse, UnaryResponse } from "./router.js";
+import { type MethodEntry, takeOne } from "./router.js";
 
 /** Plugin options after validation and defaults. */
 export interface ServerOptions {
@@ -127,14 +129,42 @@ export class ServerCall {
     };
   }
 
-  /** Checks an encoded response against writeMaxBytes. */
-  checkWriteSize(bytes: Uint8Array): void {
-    if (bytes.byteLength > this.options.writeMaxBytes) {
-      throw new ConnectError(
-        `message size ${bytes.byteLength} is larger than configured writeMaxBytes ${this.options.writeMaxBytes}`,
-        Code.ResourceExhausted,
-      );
-    }
+  /** The one request of a unary call in its stream form; zero or two is unimplemented. */
+  takeOne(messages: AsyncIterable<unknown>): Promise<unknown> {
+    return takeOne(this.entry.method, messages);
+  }
+
+  /**
+   * Decodes one request message, decompressing it first when `compression` is
+   * given (readMaxBytes holds after decompression too). A promise only then.
+   */
+  decodeRequest(data: Uint8Array, compression: Compression | undefined): unknown {
+    const { input } = this.codec;
+    if (!compression) return input.decode(data);
+    return compression.decompress(data, this.options.readMaxBytes).then((bytes) => input.decode(bytes));
+  }
+
+  /**
+   * Encodes one response message: writeMaxBytes is checked on the encoded
+   * message, then it is compressed when it has at least compressMinBytes.
+   */
+  async encodeResponse(
+    message: unknown,
+    compression: Compression | undefined,
+  ): Promise<{ data: Uint8Array; compressed: boolean }> {
+    const data = this.codec.output.encode(message);
+    checkMessageSize(data.byteLength, this.options.writeMaxBytes, "writeMaxBytes");
+    if (!compression || data.byteLength < this.options.compressMinBytes) return { data, compressed: false };
+    return { data: await compression.compress(data), compressed: true };
+  }
+
+  /** A client that goes away cancels the call: it completes as canceled and the handler's signal aborts. */
+  watchClientAbort(): void {
+    this.adapter.onAbort(() => {
+      const reason = new ConnectError("the client canceled the call", Code.Canceled);
+      this.complete(reason);
+      this.ctx.abort(reason);
+    });
   }
 
   /** Applies a requested timeout, refusing one above maxTimeoutMs. */

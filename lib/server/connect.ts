@@ -3,7 +3,7 @@ import { readBody } from "../protocol/body-reader.js";
 import { Code, codeToHttpStatus } from "../protocol/code.js";
 import type { Compression } from "../protocol/compression.js";
 import { endStreamToJsonBytes, errorToJsonBytes } from "../protocol/connect-json.js";
-import { encodeEnvelope, FLAG_END_STREAM } from "../protocol/envelope.js";
+import { checkMessageSize, encodeEnvelope, FLAG_END_STREAM } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import { percentDecode } from "../protocol/percent.js";
@@ -73,8 +73,8 @@ function queryValue(raw: string): Uint8Array {
   return percentDecode(raw.replace(/\+/g, " "));
 }
 
-/** The request message bytes of a GET call, after base64 and decompression. */
-async function getRequestBytes(call: ServerCall, query: GetQuery): Promise<Uint8Array> {
+/** The request message bytes of a GET query, after base64; decompression is the caller's. */
+function getMessageBytes(call: ServerCall, query: GetQuery): Uint8Array {
   let bytes = query.message;
   if (bytes === undefined) {
     throw new ConnectError('missing required query parameter "message"', Code.InvalidArgument);
@@ -88,14 +88,59 @@ async function getRequestBytes(call: ServerCall, query: GetQuery): Promise<Uint8
   } else if (query.base64 !== undefined && query.base64 !== "0" && query.base64 !== "") {
     throw new ConnectError(`invalid query parameter "base64": "${query.base64}"`, Code.InvalidArgument);
   }
-  if (bytes.byteLength > call.options.readMaxBytes) {
-    throw new ConnectError(
-      `message size ${bytes.byteLength} is larger than configured readMaxBytes ${call.options.readMaxBytes}`,
-      Code.ResourceExhausted,
-    );
+  checkMessageSize(bytes.byteLength, call.options.readMaxBytes, "readMaxBytes");
+  return bytes;
+}
+
+/** The request message of a unary call, from a GET query or a POST body. */
+async function readUnaryRequest(call: ServerCall, get: GetQuery | undefined): Promise<unknown> {
+  const { options } = call;
+  if (get) {
+    if (get.connect === undefined ? options.requireConnectProtocolHeader : get.connect !== "v1") {
+      throw new ConnectError(
+        `query parameter "connect" must be "v1": got "${get.connect ?? ""}"`,
+        Code.InvalidArgument,
+      );
+    }
+    return call.decodeRequest(getMessageBytes(call, get), options.compression.forRequest(get.compression));
   }
-  const compression = call.options.compression.forRequest(query.compression);
-  return compression ? compression.decompress(bytes, call.options.readMaxBytes) : bytes;
+  checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
+  const compression = options.compression.forRequest(call.header("content-encoding"));
+  const body = await readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors);
+  return call.decodeRequest(body, compression);
+}
+
+/** The result of a unary call as it goes out: an error, or the encoded message. */
+interface UnaryOutcome {
+  error?: ConnectError;
+  body?: Uint8Array;
+  compressed?: Compression;
+  result?: { header?: Headers; trailer?: Headers };
+}
+
+/** Writes a unary response in one go: status, headers, `trailer-` headers and the body, with a content-length. */
+function sendUnary(call: ServerCall, { error, body, compressed, result }: UnaryOutcome): void {
+  if (!call.complete(error)) return;
+  const { ctx, options, adapter } = call;
+  const headers: OutgoingHttpHeaders = {};
+  const userHeader = result?.header ?? ctx.responseHeaderIfSet;
+  const userTrailer = result?.trailer ?? ctx.responseTrailerIfSet;
+  if (userHeader) appendHeaders(headers, userHeader);
+  if (userTrailer) appendHeaders(headers, userTrailer, "trailer-");
+  let status = 200;
+  if (error) {
+    status = codeToHttpStatus(error.code);
+    appendHeaders(headers, error.metadata);
+    body = errorToJsonBytes(error);
+    headers["content-type"] = "application/json";
+  } else {
+    headers["content-type"] = call.codec.output.name === "proto" ? "application/proto" : "application/json";
+    if (compressed) headers["content-encoding"] = compressed.name;
+  }
+  if (options.compression.acceptHeader) headers["accept-encoding"] = options.compression.acceptHeader;
+  headers["content-length"] = body ? body.byteLength : 0;
+  adapter.head(status, headers);
+  adapter.end(body);
 }
 
 /**
@@ -103,68 +148,19 @@ async function getRequestBytes(call: ServerCall, query: GetQuery): Promise<Uint8
  * one write with a content-length; trailers travel as `trailer-` headers.
  */
 export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefined): Promise<void> {
-  const { ctx, adapter, options } = call;
-  const responseCompression = options.compression.negotiate(call.header("accept-encoding"));
-  let result: { message: unknown; header?: Headers; trailer?: Headers } | undefined;
-  const send = (error: ConnectError | undefined, body: Uint8Array | undefined, compressed: Compression | undefined) => {
-    if (!call.complete(error)) return;
-    const headers: OutgoingHttpHeaders = {};
-    const userHeader = result?.header ?? ctx.responseHeaderIfSet;
-    const userTrailer = result?.trailer ?? ctx.responseTrailerIfSet;
-    if (userHeader) appendHeaders(headers, userHeader);
-    if (userTrailer) appendHeaders(headers, userTrailer, "trailer-");
-    let status = 200;
-    if (error) {
-      status = codeToHttpStatus(error.code);
-      appendHeaders(headers, error.metadata);
-      body = errorToJsonBytes(error);
-      headers["content-type"] = "application/json";
-    } else {
-      headers["content-type"] = call.codec.output.name === "proto" ? "application/proto" : "application/json";
-      if (compressed) headers["content-encoding"] = compressed.name;
-    }
-    if (options.compression.acceptHeader) headers["accept-encoding"] = options.compression.acceptHeader;
-    headers["content-length"] = body ? body.byteLength : 0;
-    adapter.head(status, headers);
-    adapter.end(body);
-  };
-  ctx.setAbortHandler((reason) => send(reason, undefined, undefined));
-  adapter.onAbort(() => {
-    const reason = new ConnectError("the client canceled the call", Code.Canceled);
-    call.complete(reason);
-    ctx.abort(reason);
-  });
+  const responseCompression = call.options.compression.negotiate(call.header("accept-encoding"));
+  let result: Awaited<ReturnType<ServerCall["callUnary"]>> | undefined;
+  call.ctx.setAbortHandler((error) => sendUnary(call, { error, result }));
+  call.watchClientAbort();
   try {
     call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
-    let bytes: Uint8Array;
-    if (get) {
-      if (get.connect === undefined ? options.requireConnectProtocolHeader : get.connect !== "v1") {
-        throw new ConnectError(
-          `query parameter "connect" must be "v1": got "${get.connect ?? ""}"`,
-          Code.InvalidArgument,
-        );
-      }
-      bytes = await getRequestBytes(call, get);
-    } else {
-      checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
-      const compression = options.compression.forRequest(call.header("content-encoding"));
-      bytes = await readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors);
-      if (compression) bytes = await compression.decompress(bytes, options.readMaxBytes);
-    }
-    const request = call.codec.input.decode(bytes);
-    result = await call.callUnary(request);
+    result = await call.callUnary(await readUnaryRequest(call, get));
     if (call.finished) return;
-    let body = call.codec.output.encode(result.message);
-    call.checkWriteSize(body);
-    let compressed: Compression | undefined;
-    if (responseCompression && body.byteLength >= options.compressMinBytes) {
-      body = await responseCompression.compress(body);
-      compressed = responseCompression;
-    }
-    send(undefined, body, compressed);
+    const { data, compressed } = await call.encodeResponse(result.message, responseCompression);
+    sendUnary(call, { body: data, compressed: compressed ? responseCompression : undefined, result });
   } catch (e) {
     if (call.finished) return;
-    send(call.wireError(e), undefined, undefined);
+    sendUnary(call, { error: call.wireError(e), result });
   }
 }
 
@@ -181,13 +177,8 @@ const streamWire = (codecName: string): EnvelopeWire => ({
     if (accept) h["connect-accept-encoding"] = accept;
     return h;
   },
-  end(call, out, error) {
-    const eos = encodeEnvelope(FLAG_END_STREAM, endStreamToJsonBytes(error, out.trailer ?? new Headers()));
-    if (!out.headSent) {
-      out.headSent = true;
-      call.adapter.head(200, out.head());
-    }
-    call.adapter.end(eos);
+  end(error, trailer) {
+    return { frame: encodeEnvelope(FLAG_END_STREAM, endStreamToJsonBytes(error, trailer ?? new Headers())) };
   },
 });
 const protoStreamWire = streamWire("proto");

@@ -95,10 +95,6 @@ export class CallContext implements HandlerContext {
     return this.controller.signal;
   }
 
-  get aborted(): boolean {
-    return this.abortReason !== undefined;
-  }
-
   timeoutMs(): number | undefined {
     return this.deadline === undefined ? undefined : this.deadline - Date.now();
   }

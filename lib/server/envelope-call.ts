@@ -7,7 +7,7 @@ import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import type { ServerCall } from "./call.js";
 import { requestBodyErrors } from "./request-body.js";
-import { takeOne } from "./router.js";
+import { requestCountError } from "./router.js";
 
 /**
  * What differs between the enveloped protocols (Connect streaming, gRPC,
@@ -16,33 +16,232 @@ import { takeOne } from "./router.js";
 export interface EnvelopeWire {
   /** Protocol headers of the response head (content-type, encodings). */
   headHeaders(call: ServerCall, responseCompression: Compression | undefined): OutgoingHttpHeaders;
-  /** Whether the head must leave the stream open for HTTP trailers. */
+  /** Whether the status goes out as HTTP trailers (gRPC): the head then leaves the stream open for them. */
   readonly httpTrailers: boolean;
-  /** The code for a malformed request envelope (gRPC says internal, Connect invalid_argument). */
+  /** The code for a request envelope with undefined flags (gRPC says internal, Connect invalid_argument). */
   readonly malformedCode: Code;
-  /** Ends the response with the call's status: success when `error` is undefined. */
-  end(call: ServerCall, out: ResponseState, error: ConnectError | undefined): void;
+  /** Describes how the call's status leaves; `EnvelopedResponse.end` does the writing. */
+  end(error: ConnectError | undefined, trailer: Headers | undefined): ResponseEnd;
 }
 
-/** The response as far as it has gone, handed to `EnvelopeWire.end`. */
-export interface ResponseState {
-  /** Whether the head (with these headers) has been sent. */
-  headSent: boolean;
-  /** A unary call's one response envelope, held back to go out with the status in one write. */
-  body?: Uint8Array;
-  /** The full head, built on first use: protocol headers plus the handler's. */
-  head(): OutgoingHttpHeaders;
-  /** The handler's trailers, if it set any. */
-  trailer: Headers | undefined;
+/** How a call's status leaves, as a protocol describes it. */
+export interface ResponseEnd {
+  /** The status as HTTP trailers (gRPC). */
+  trailers?: OutgoingHttpHeaders;
+  /** The status as the body's last frame (gRPC-Web's trailers frame, Connect's end-of-stream message). */
+  frame?: Uint8Array;
+  /**
+   * The status as header fields that make up a trailers-only head when no
+   * message was sent (PROTOCOL-HTTP2.md, "Trailers-Only"; gRPC and gRPC-Web).
+   */
+  trailersOnly?: OutgoingHttpHeaders;
 }
 
-/** Request messages decoded from envelopes, as the handler's async iterable. */
-class RequestMessages implements AsyncIterableIterator<unknown> {
+/** The compressions of a call, as its request headers negotiate them. */
+export interface CallCompression {
+  request: Compression | undefined;
+  response: Compression | undefined;
+}
+
+/** Body encodings around the envelopes, both ways (gRPC-Web text: base64). */
+export interface BodyTransform {
+  /** Decodes a chunk of the request body before framing. */
+  decode(b: Buffer): Buffer;
+  /** Called when the request body ends; throws if it ended inside an encoded group. */
+  flush(): void;
+  /** Encodes response bytes as they are written. */
+  encode(b: Uint8Array): Uint8Array;
+}
+
+/**
+ * Serves one call over an enveloped protocol. `negotiate` reads the
+ * protocol's request headers (timeout, encodings); if it throws, the call ends
+ * at once with that error. Then requests are decoded as the handler pulls
+ * them, each response goes out as one envelope with backpressure, and the call
+ * ends with the protocol's status. Deadlines, cancellation and shutdown all
+ * end the call through `call.ctx.abort`, which reaches `EnvelopedResponse.end`.
+ */
+export async function serveEnveloped(
+  call: ServerCall,
+  wire: EnvelopeWire,
+  negotiate: () => CallCompression,
+  transform?: BodyTransform,
+): Promise<void> {
+  let compression: CallCompression;
+  try {
+    compression = negotiate();
+  } catch (e) {
+    new EnvelopedResponse(call, wire, undefined, transform).end(call.wireError(e));
+    return;
+  }
+  const response = new EnvelopedResponse(call, wire, compression.response, transform);
+  call.ctx.setAbortHandler(response.end);
+  call.ctx.setHeaderSender(response.sendHead);
+  call.watchClientAbort();
+  const requests = new RequestDecoder(call, compression.request, wire.malformedCode, transform);
+  try {
+    await (call.entry.unary ? serveUnary(call, response, requests) : serveStream(call, response, requests));
+    response.end(undefined);
+  } catch (e) {
+    if (!call.finished) response.end(call.wireError(e));
+  }
+}
+
+/** A unary call: one request, and one response held back to leave with the status. */
+async function serveUnary(call: ServerCall, response: EnvelopedResponse, requests: RequestDecoder): Promise<void> {
+  const res = await call.callUnary(await requests.one());
+  response.result = res;
+  if (call.finished) return;
+  const envelope = await response.encode(res.message);
+  if (call.finished) return;
+  // Head, message and status leave together when the call ends (one write on HTTP/1.1).
+  response.held = envelope;
+}
+
+/** Any streaming call: requests as the handler pulls them, each response sent as it comes. */
+async function serveStream(call: ServerCall, response: EnvelopedResponse, requests: RequestDecoder): Promise<void> {
+  const res = await call.callStream(requests.stream());
+  response.result = res;
+  const it = res.message[Symbol.asyncIterator]();
+  for (;;) {
+    const r = await it.next();
+    if (call.finished) {
+      // Aborted meanwhile: let the handler's generator run its finally blocks.
+      void it.return?.()?.catch(() => {});
+      return;
+    }
+    if (r.done) return;
+    await response.send(r.value);
+  }
+}
+
+/**
+ * The response of one enveloped call: the head (protocol headers, then the
+ * handler's), messages written with backpressure, and `end`, the one place
+ * where an enveloped response ends.
+ */
+class EnvelopedResponse {
+  /** What the handler (or an interceptor) returned: its response headers and trailers. */
+  result?: { header?: Headers; trailer?: Headers };
+  /** A unary call's one response envelope, held back to go out with the status. */
+  held?: Uint8Array;
+
   constructor(
     private readonly call: ServerCall,
-    private readonly reader: EnvelopeReader,
+    private readonly wire: EnvelopeWire,
+    private readonly compression: Compression | undefined,
+    private readonly transform: BodyTransform | undefined,
+  ) {}
+
+  private head(): OutgoingHttpHeaders {
+    const head = this.wire.headHeaders(this.call, this.compression);
+    const h = this.result?.header ?? this.call.ctx.responseHeaderIfSet;
+    if (h) appendHeaders(head, h);
+    return head;
+  }
+
+  private body(bytes: Uint8Array): Uint8Array {
+    return this.transform ? this.transform.encode(bytes) : bytes;
+  }
+
+  /** Sends the head unless it has gone (before the first message, or on `ctx.sendHeader()`). */
+  readonly sendHead = (): void => {
+    const { adapter } = this.call;
+    if (adapter.headSent || this.call.finished) return;
+    adapter.head(200, this.head(), { trailers: this.wire.httpTrailers });
+  };
+
+  /** One response message as an envelope: encoded, size-checked, compressed. */
+  async encode(message: unknown): Promise<Uint8Array> {
+    const { data, compressed } = await this.call.encodeResponse(message, this.compression);
+    return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
+  }
+
+  /** Sends one message of a stream, with backpressure. */
+  async send(message: unknown): Promise<void> {
+    const envelope = await this.encode(message);
+    if (this.call.finished) return;
+    this.sendHead();
+    await this.call.adapter.write(this.body(envelope));
+  }
+
+  /** Ends the call with its status, success when `error` is undefined; only the first end counts. */
+  readonly end = (error: ConnectError | undefined): void => {
+    const { call, wire } = this;
+    if (!call.complete(error)) return;
+    const { adapter } = call;
+    const end = wire.end(error, this.result?.trailer ?? call.ctx.responseTrailerIfSet);
+    // A unary response held back for the status is dropped if the call failed meanwhile (a deadline, say).
+    const held = error ? undefined : this.held;
+    if (!adapter.headSent && held === undefined && end.trailersOnly) {
+      // Trailers-only: one HEADERS frame that carries the status and ends the stream.
+      adapter.head(200, { ...this.head(), ...end.trailersOnly }, { endStream: true });
+      return;
+    }
+    const last = held && end.frame ? Buffer.concat([held, end.frame]) : (end.frame ?? held);
+    const body = last && this.body(last);
+    if (!adapter.headSent) {
+      const head = this.head();
+      // The whole response is known: a content-length spares HTTP/1.1 the chunked framing.
+      if (!wire.httpTrailers && body) head["content-length"] = body.byteLength;
+      adapter.head(200, head, { trailers: wire.httpTrailers });
+    }
+    adapter.end(body, end.trailers);
+  };
+}
+
+/** The request side of an enveloped call: envelopes off the body, checked and decoded. */
+class RequestDecoder {
+  constructor(
+    private readonly call: ServerCall,
     private readonly compression: Compression | undefined,
     private readonly malformedCode: Code,
+    private readonly transform: BodyTransform | undefined,
+  ) {}
+
+  /** The one request of a unary call. */
+  async one(): Promise<unknown> {
+    const { call } = this;
+    if (this.transform) return call.takeOne(this.stream());
+    // Exactly one envelope, read without a streaming reader (the hot path of most RPC traffic).
+    const envelopes = await readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors);
+    if (envelopes.length !== 1) throw requestCountError(call.entry.method, envelopes.length === 0 ? "none" : "more");
+    return this.decode(envelopes[0]);
+  }
+
+  /** Every request, as the handler's async iterable. */
+  stream(): AsyncIterableIterator<unknown> {
+    const { call, transform } = this;
+    const reader = new EnvelopeReader(
+      call.source,
+      call.options.readMaxBytes,
+      requestBodyErrors,
+      transform?.decode,
+      transform?.flush,
+    );
+    return new RequestMessages(reader, (env) => this.decode(env));
+  }
+
+  /** One request message from its envelope: flags checked, decompressed if flagged, decoded. */
+  private decode(env: Envelope): unknown {
+    if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
+      throw new ConnectError(`invalid envelope flags 0x${env.flags.toString(16)} in request`, this.malformedCode);
+    }
+    if ((env.flags & FLAG_COMPRESSED) === 0) return this.call.decodeRequest(env.data, undefined);
+    if (!this.compression) {
+      // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity. Internal for
+      // every protocol, as connect-go's envelope reader and the conformance suite have it.
+      throw new ConnectError("received a compressed message, but the request declares no compression", Code.Internal);
+    }
+    return this.call.decodeRequest(env.data, this.compression);
+  }
+}
+
+/** Request messages decoded from envelopes as the handler pulls them; `return()` releases the body at once. */
+class RequestMessages implements AsyncIterableIterator<unknown> {
+  constructor(
+    private readonly reader: EnvelopeReader,
+    private readonly decode: (env: Envelope) => unknown,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterableIterator<unknown> {
@@ -57,177 +256,5 @@ class RequestMessages implements AsyncIterableIterator<unknown> {
 
   return(): Promise<IteratorResult<unknown>> {
     return this.reader.return();
-  }
-
-  private decode(env: Envelope): unknown {
-    return decodeRequest(this.call, env, this.compression, this.malformedCode);
-  }
-}
-
-/** One request message from its envelope: flags checked, decompressed if flagged, decoded. */
-function decodeRequest(
-  call: ServerCall,
-  env: Envelope,
-  compression: Compression | undefined,
-  malformedCode: Code,
-): unknown {
-  if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
-    throw new ConnectError(`invalid envelope flags 0x${env.flags.toString(16)} in request`, malformedCode);
-  }
-  if (env.flags & FLAG_COMPRESSED) {
-    if (!compression) {
-      // PROTOCOL-HTTP2.md: a compressed flag needs a message encoding other than identity. Internal for
-      // every protocol, as connect-go's envelope reader and the conformance suite have it.
-      throw new ConnectError("received a compressed message, but the request declares no compression", Code.Internal);
-    }
-    return compression.decompress(env.data, call.options.readMaxBytes).then((data) => call.codec.input.decode(data));
-  }
-  return call.codec.input.decode(env.data);
-}
-
-/** The compressions of a call, as its request headers negotiate them. */
-export interface CallCompression {
-  request: Compression | undefined;
-  response: Compression | undefined;
-}
-
-/** Decodes the request body before framing (gRPC-Web text: base64). */
-export interface BodyTransform {
-  chunk(b: Buffer): Buffer;
-  flush(): void;
-}
-
-/**
- * Serves one call over an enveloped protocol. `negotiate` reads the
- * protocol's request headers (timeout, encodings); if it throws, the call ends
- * at once with that error. Then requests are decoded as the handler pulls
- * them, each response goes out as one envelope with backpressure, and the call
- * ends with the protocol's status. Deadlines, cancellation and shutdown all
- * end the call through `call.ctx.abort`, which reaches `finish` here.
- */
-export async function serveEnveloped(
-  call: ServerCall,
-  wire: EnvelopeWire,
-  negotiate: () => CallCompression,
-  transform?: BodyTransform,
-): Promise<void> {
-  let compression: CallCompression;
-  try {
-    compression = negotiate();
-  } catch (e) {
-    const error = call.wireError(e);
-    if (call.complete(error)) {
-      wire.end(call, { headSent: false, head: () => wire.headHeaders(call, undefined), trailer: undefined }, error);
-    }
-    return;
-  }
-  const { request: requestCompression, response: responseCompression } = compression;
-  const { adapter, ctx, options } = call;
-  let userHeader: Headers | undefined;
-  let userTrailer: Headers | undefined;
-  let head: OutgoingHttpHeaders | undefined;
-  const state: ResponseState = {
-    headSent: false,
-    head() {
-      if (!head) {
-        head = wire.headHeaders(call, responseCompression);
-        const h = userHeader ?? ctx.responseHeaderIfSet;
-        if (h) appendHeaders(head, h);
-      }
-      return head;
-    },
-    get trailer() {
-      return userTrailer ?? ctx.responseTrailerIfSet;
-    },
-  };
-  const finish = (error: ConnectError | undefined) => {
-    if (!call.complete(error)) return;
-    wire.end(call, state, error);
-  };
-  ctx.setAbortHandler(finish);
-  adapter.onAbort(() => {
-    call.complete(new ConnectError("the client canceled the call", Code.Canceled));
-    ctx.abort(new ConnectError("the client canceled the call", Code.Canceled));
-  });
-
-  const sendHead = () => {
-    if (state.headSent || call.finished) return;
-    state.headSent = true;
-    adapter.head(200, state.head(), { trailers: wire.httpTrailers });
-  };
-  ctx.setHeaderSender(sendHead);
-
-  const frame = async (message: unknown) => {
-    let bytes = call.codec.output.encode(message);
-    call.checkWriteSize(bytes);
-    let flags = 0;
-    if (responseCompression && bytes.byteLength >= options.compressMinBytes) {
-      bytes = await responseCompression.compress(bytes);
-      flags = FLAG_COMPRESSED;
-    }
-    return encodeEnvelope(flags, bytes);
-  };
-  const sendMessage = async (message: unknown) => {
-    const envelope = await frame(message);
-    if (call.finished) return;
-    sendHead();
-    await adapter.write(envelope);
-  };
-
-  const requestMessages = () =>
-    new RequestMessages(
-      call,
-      new EnvelopeReader(call.source, call.options.readMaxBytes, requestBodyErrors, transform?.chunk, transform?.flush),
-      requestCompression,
-      wire.malformedCode,
-    );
-  try {
-    if (call.entry.unary && !transform) {
-      // Unary over an enveloped protocol: exactly one request message, read
-      // without a streaming reader (the hot path of most RPC traffic).
-      const envelopes = await readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors);
-      if (envelopes.length !== 1) {
-        const got = envelopes.length === 0 ? "none" : "more";
-        throw new ConnectError(
-          `${call.entry.method.name}: expected one request message, got ${got}`,
-          Code.Unimplemented,
-        );
-      }
-      const request = await decodeRequest(call, envelopes[0], requestCompression, wire.malformedCode);
-      const res = await call.callUnary(request);
-      userHeader = res.header;
-      userTrailer = res.trailer;
-      if (call.finished) return;
-      // Head, message and status leave together when the call ends below (one write on HTTP/1.1).
-      const envelope = await frame(res.message);
-      if (call.finished) return;
-      state.body = envelope;
-    } else if (call.entry.unary) {
-      const request = await takeOne(call.entry.method, requestMessages());
-      const res = await call.callUnary(request);
-      userHeader = res.header;
-      userTrailer = res.trailer;
-      if (call.finished) return;
-      await sendMessage(res.message);
-    } else {
-      const res = await call.callStream(requestMessages());
-      userHeader = res.header;
-      userTrailer = res.trailer;
-      const it = res.message[Symbol.asyncIterator]();
-      for (;;) {
-        const r = await it.next();
-        if (call.finished) {
-          // Aborted meanwhile: let the handler's generator run its finally blocks.
-          void it.return?.()?.catch(() => {});
-          return;
-        }
-        if (r.done) break;
-        await sendMessage(r.value);
-      }
-    }
-    finish(undefined);
-  } catch (e) {
-    if (call.finished) return;
-    finish(call.wireError(e));
   }
 }

@@ -3,8 +3,8 @@ import { Code } from "../protocol/code.js";
 import { encodeEnvelope, FLAG_TRAILERS } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import type { ServerCall } from "./call.js";
-import { grpcFamilyWire, type StatusWriter, serveGrpcFamily } from "./grpc.js";
-import type { ResponseAdapter } from "./response.js";
+import type { BodyTransform, ResponseEnd } from "./envelope-call.js";
+import { grpcFamilyWire, serveGrpcFamily } from "./grpc.js";
 
 // gRPC-Web (grpc/grpc doc/PROTOCOL-WEB.md): gRPC's framing over HTTP/1.1 or
 // HTTP/2, with the status as a last body frame (flag 0x80) of lower-case
@@ -21,64 +21,30 @@ function trailersFrame(status: OutgoingHttpHeaders): Buffer {
   return encodeEnvelope(FLAG_TRAILERS, Buffer.from(text));
 }
 
-const writeTrailersFrame: StatusWriter = (call, out, status) => {
-  const frame = trailersFrame(status);
-  const body = out.body ? Buffer.concat([out.body, frame]) : frame;
-  if (!out.headSent) {
-    // The whole unary response is known: a content-length spares HTTP/1.1 the chunked framing.
-    out.headSent = true;
-    call.adapter.head(200, { ...out.head(), "content-length": body.byteLength });
-  }
-  call.adapter.end(body);
-};
-
-/** Wraps a response so that each chunk goes out base64-encoded (grpc-web-text). */
-class Base64Response implements ResponseAdapter {
-  constructor(private readonly inner: ResponseAdapter) {}
-  get httpVersion() {
-    return this.inner.httpVersion;
-  }
-  readonly supportsTrailers = false;
-  get headSent() {
-    return this.inner.headSent;
-  }
-  get closed() {
-    return this.inner.closed;
-  }
-  head(status: number, headers: OutgoingHttpHeaders, opts?: { endStream?: boolean }) {
-    this.inner.head(status, headers, opts);
-  }
-  write(chunk: Uint8Array) {
-    return this.inner.write(Buffer.from(toBase64(chunk)));
-  }
-  end(chunk?: Uint8Array) {
-    this.inner.end(chunk ? Buffer.from(toBase64(chunk)) : undefined);
-  }
-  destroy() {
-    this.inner.destroy();
-  }
-  onAbort(fn: () => void) {
-    this.inner.onAbort(fn);
-  }
-}
+/** gRPC-Web's status: a trailers frame, or a trailers-only head when no message was sent. */
+const inTrailersFrame = (status: OutgoingHttpHeaders): ResponseEnd => ({
+  frame: trailersFrame(status),
+  trailersOnly: status,
+});
 
 function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
 }
 
 /**
- * Decodes a base64 body that arrives in arbitrary chunks. Each base64 group
- * of four characters is decoded on its own, so padded segments may follow
- * each other (a client may encode every frame separately).
+ * The grpc-web-text body: base64 both ways. The request arrives in arbitrary
+ * chunks, and each base64 group of four characters is decoded on its own, so
+ * padded segments may follow each other (a client may encode every frame
+ * separately). Each response write is encoded on its own, likewise.
  */
-export class Base64Decoder {
+export class Base64Body implements BodyTransform {
   private pending = "";
 
-  chunk = (b: Buffer): Buffer => {
+  decode = (b: Buffer): Buffer => {
     const text = this.pending + b.toString("latin1").replace(/\s+/g, "");
     const whole = text.length - (text.length % 4);
     this.pending = text.slice(whole);
-    return this.decode(text.slice(0, whole));
+    return this.decodeGroups(text.slice(0, whole));
   };
 
   flush = (): void => {
@@ -87,7 +53,9 @@ export class Base64Decoder {
     }
   };
 
-  private decode(text: string): Buffer {
+  encode = (b: Uint8Array): Uint8Array => Buffer.from(toBase64(b));
+
+  private decodeGroups(text: string): Buffer {
     if (!/^[A-Za-z0-9+/=]*$/.test(text)) {
       throw new ConnectError("invalid base64 body: unexpected characters", Code.InvalidArgument);
     }
@@ -99,23 +67,15 @@ export class Base64Decoder {
 }
 
 const wires = {
-  proto: grpcFamilyWire("application/grpc-web+proto", false, writeTrailersFrame),
-  json: grpcFamilyWire("application/grpc-web+json", false, writeTrailersFrame),
-  textProto: grpcFamilyWire("application/grpc-web-text+proto", false, writeTrailersFrame),
-  textJson: grpcFamilyWire("application/grpc-web-text+json", false, writeTrailersFrame),
+  proto: grpcFamilyWire("application/grpc-web+proto", false, inTrailersFrame),
+  json: grpcFamilyWire("application/grpc-web+json", false, inTrailersFrame),
+  textProto: grpcFamilyWire("application/grpc-web-text+proto", false, inTrailersFrame),
+  textJson: grpcFamilyWire("application/grpc-web-text+json", false, inTrailersFrame),
 };
 
-/** The response adapter for grpc-web-text: every chunk goes out base64-encoded. */
-export function base64Response(adapter: ResponseAdapter): ResponseAdapter {
-  return new Base64Response(adapter);
-}
-
-/**
- * Serves a gRPC-Web call over HTTP/1.1 or HTTP/2. For the text variant the
- * call's adapter must come from `base64Response`.
- */
+/** Serves a gRPC-Web call over HTTP/1.1 or HTTP/2; the text variant is base64 both ways. */
 export function serveGrpcWeb(call: ServerCall, text: boolean): Promise<void> {
   const json = call.codec.input.name === "json";
   if (!text) return serveGrpcFamily(call, json ? wires.json : wires.proto);
-  return serveGrpcFamily(call, json ? wires.textJson : wires.textProto, new Base64Decoder());
+  return serveGrpcFamily(call, json ? wires.textJson : wires.textProto, new Base64Body());
 }

@@ -1,25 +1,24 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Code } from "../protocol/code.js";
-import type { ConnectError } from "../protocol/error.js";
 import { grpcStatusTrailers } from "../protocol/grpc-status.js";
 import { parseGrpcTimeout } from "../protocol/timeout.js";
 import type { ServerCall } from "./call.js";
-import { type BodyTransform, type EnvelopeWire, type ResponseState, serveEnveloped } from "./envelope-call.js";
+import { type BodyTransform, type EnvelopeWire, type ResponseEnd, serveEnveloped } from "./envelope-call.js";
 
 // gRPC over HTTP/2 (grpc/grpc doc/PROTOCOL-HTTP2.md): enveloped messages,
 // the status in HTTP trailers, or a trailers-only response when the call
 // fails before its first message.
 
 /**
- * How a gRPC-family protocol writes its status at the end of a call: gRPC as
- * HTTP trailers, gRPC-Web as a trailers frame in the body. When the head has
- * not gone out yet (a unary call), it sends the head, the held-back message
- * and the status together.
+ * The wire of a gRPC-family protocol, given its content-type and where its
+ * status goes: gRPC's in HTTP trailers, gRPC-Web's in a last body frame.
+ * Either may end a call that sent no message with a trailers-only head.
  */
-export type StatusWriter = (call: ServerCall, out: ResponseState, status: OutgoingHttpHeaders) => void;
-
-/** The wire of a gRPC-family protocol, given its content-type and how it writes the status. */
-export function grpcFamilyWire(contentType: string, httpTrailers: boolean, writeStatus: StatusWriter): EnvelopeWire {
+export function grpcFamilyWire(
+  contentType: string,
+  httpTrailers: boolean,
+  endOf: (status: OutgoingHttpHeaders) => ResponseEnd,
+): EnvelopeWire {
   return {
     httpTrailers,
     malformedCode: Code.Internal,
@@ -30,31 +29,15 @@ export function grpcFamilyWire(contentType: string, httpTrailers: boolean, write
       if (accept) h["grpc-accept-encoding"] = accept;
       return h;
     },
-    end(call, out, error: ConnectError | undefined) {
-      const status = grpcStatusTrailers(error, out.trailer);
-      // A unary response held back for the status is dropped if the call failed meanwhile (a deadline, say).
-      if (error) out.body = undefined;
-      if (!out.headSent && out.body === undefined) {
-        // Trailers-only: one HEADERS frame that carries the status and ends the stream.
-        out.headSent = true;
-        call.adapter.head(200, { ...out.head(), ...status }, { endStream: true });
-        return;
-      }
-      writeStatus(call, out, status);
+    end(error, trailer) {
+      return endOf(grpcStatusTrailers(error, trailer));
     },
   };
 }
 
-const writeHttpTrailers: StatusWriter = (call, out, status) => {
-  if (!out.headSent) {
-    out.headSent = true;
-    call.adapter.head(200, out.head(), { trailers: true });
-  }
-  call.adapter.end(out.body, status);
-};
-
-const grpcProto = grpcFamilyWire("application/grpc", true, writeHttpTrailers);
-const grpcJson = grpcFamilyWire("application/grpc+json", true, writeHttpTrailers);
+const inHttpTrailers = (status: OutgoingHttpHeaders): ResponseEnd => ({ trailers: status, trailersOnly: status });
+const grpcProto = grpcFamilyWire("application/grpc", true, inHttpTrailers);
+const grpcJson = grpcFamilyWire("application/grpc+json", true, inHttpTrailers);
 
 /**
  * Serves a gRPC-family call, reading what gRPC and gRPC-Web requests share:

@@ -3,18 +3,27 @@ import type { OutgoingHttpHeaders } from "node:http";
 import * as tls from "node:tls";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { compressionsOption, functionsOption, intOption, objectOption, optionError } from "../options.js";
+import {
+  compressionsOption,
+  DEFAULT_READ_MAX_BYTES,
+  functionsOption,
+  intOption,
+  objectOption,
+  optionError,
+} from "../options.js";
 import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import { MAX_TIMER_MS } from "../protocol/timeout.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
 import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
 import { CallContext } from "./context.js";
 import { serveGrpc } from "./grpc.js";
-import { base64Response, serveGrpcWeb } from "./grpc-web.js";
+import { serveGrpcWeb } from "./grpc-web.js";
+import type { Interceptor } from "./interceptor.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
-import { ConnectRouter, type Interceptor, type MethodEntry } from "./router.js";
+import { ConnectRouter, type MethodEntry } from "./router.js";
 import { addGracefulShutdown } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
@@ -44,7 +53,6 @@ export interface FastifyConnectRpcOptions {
   shutdownGraceMs?: number;
 }
 
-const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_COMPRESS_MIN_BYTES = 1024;
 const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 
@@ -55,23 +63,22 @@ const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 export function resolveOptions(
   opts: FastifyConnectRpcOptions,
 ): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
-  const o = opts as unknown as Record<string, unknown>;
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
-  objectOption(o, "jsonOptions");
-  functionsOption(o, "interceptors");
+  objectOption(opts, "jsonOptions");
+  functionsOption(opts, "interceptors");
   if (opts.requireConnectProtocolHeader !== undefined && typeof opts.requireConnectProtocolHeader !== "boolean") {
     throw optionError("requireConnectProtocolHeader", "a boolean", opts.requireConnectProtocolHeader);
   }
   return {
-    readMaxBytes: intOption(o, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
-    writeMaxBytes: intOption(o, "writeMaxBytes", 1, kMaxLength, kMaxLength),
-    compressMinBytes: intOption(o, "compressMinBytes", 0, kMaxLength, DEFAULT_COMPRESS_MIN_BYTES),
+    readMaxBytes: intOption(opts, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
+    writeMaxBytes: intOption(opts, "writeMaxBytes", 1, kMaxLength, kMaxLength),
+    compressMinBytes: intOption(opts, "compressMinBytes", 0, kMaxLength, DEFAULT_COMPRESS_MIN_BYTES),
     compression: new CompressionRegistry(compressions),
     json: opts.jsonOptions ?? {},
     requireConnectProtocolHeader: opts.requireConnectProtocolHeader ?? false,
-    maxTimeoutMs: intOption(o, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
-    shutdownGraceMs: intOption(o, "shutdownGraceMs", 0, 2 ** 31 - 1, DEFAULT_SHUTDOWN_GRACE_MS),
+    maxTimeoutMs: intOption(opts, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
+    shutdownGraceMs: intOption(opts, "shutdownGraceMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_GRACE_MS),
   };
 }
 
@@ -231,10 +238,7 @@ function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<
           void serveGrpc(newCall(request, adapter, "grpc", ct.codec, httpMethod));
           return;
         case "grpc-web":
-          void serveGrpcWeb(
-            newCall(request, ct.text ? base64Response(adapter) : adapter, "grpc-web", ct.codec, httpMethod),
-            ct.text,
-          );
+          void serveGrpcWeb(newCall(request, adapter, "grpc-web", ct.codec, httpMethod), ct.text);
           return;
       }
     }

@@ -10,8 +10,6 @@ import type { ServerHttp2Stream } from "node:http2";
  */
 export interface ResponseAdapter {
   readonly httpVersion: 1 | 2;
-  /** Whether `end` can send HTTP trailers (HTTP/2 only). */
-  readonly supportsTrailers: boolean;
   /** True once the head has gone out. */
   readonly headSent: boolean;
   /** True once the response is over, either ended or torn down. */
@@ -25,8 +23,6 @@ export interface ResponseAdapter {
   write(chunk: Uint8Array): Promise<void> | undefined;
   /** Ends the body, with trailers if the head asked for them. */
   end(chunk?: Uint8Array, trailers?: OutgoingHttpHeaders): void;
-  /** Tears the response down: RST_STREAM on HTTP/2, a closed socket on HTTP/1.1. */
-  destroy(): void;
   /** Called once if the client goes away before the response ended. */
   onAbort(fn: () => void): void;
 }
@@ -45,6 +41,32 @@ export function createResponseAdapter(
   return stream ? new Http2Response(stream, hookHeaders) : new Http1Response(rawRes as ServerResponse, hookHeaders);
 }
 
+/**
+ * Writes with backpressure: a write the stream's buffer cannot take returns
+ * one shared promise that resolves on 'drain', or on 'close' (nothing more
+ * will be written then).
+ */
+class DrainAwareWriter {
+  private drain?: Promise<void>;
+
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+
+  write(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.stream.write(chunk)) return undefined;
+    this.drain ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off("drain", done);
+        this.stream.off("close", done);
+        this.drain = undefined;
+        resolve();
+      };
+      this.stream.on("drain", done);
+      this.stream.on("close", done);
+    });
+    return this.drain;
+  }
+}
+
 function withHookHeaders(headers: OutgoingHttpHeaders, hook: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders {
   if (hook) {
     for (const name in hook) if (headers[name] === undefined && hook[name] !== undefined) headers[name] = hook[name];
@@ -54,10 +76,9 @@ function withHookHeaders(headers: OutgoingHttpHeaders, hook: OutgoingHttpHeaders
 
 class Http2Response implements ResponseAdapter {
   readonly httpVersion = 2;
-  readonly supportsTrailers = true;
   headSent = false;
   private ended = false;
-  private drain?: Promise<void>;
+  private readonly writer: DrainAwareWriter;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -67,6 +88,7 @@ class Http2Response implements ResponseAdapter {
     // stream's 'wantTrailers' with its own, empty trailers. We write the stream
     // ourselves, so its listener must not race ours.
     stream.removeAllListeners("wantTrailers");
+    this.writer = new DrainAwareWriter(stream);
   }
 
   get closed(): boolean {
@@ -84,19 +106,7 @@ class Http2Response implements ResponseAdapter {
   }
 
   write(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.closed) return undefined;
-    if (this.stream.write(chunk)) return undefined;
-    this.drain ??= new Promise<void>((resolve) => {
-      const done = () => {
-        this.stream.off("drain", done);
-        this.stream.off("close", done);
-        this.drain = undefined;
-        resolve();
-      };
-      this.stream.on("drain", done);
-      this.stream.on("close", done);
-    });
-    return this.drain;
+    return this.closed ? undefined : this.writer.write(chunk);
   }
 
   end(chunk?: Uint8Array, trailers?: OutgoingHttpHeaders): void {
@@ -111,11 +121,6 @@ class Http2Response implements ResponseAdapter {
     else this.stream.end();
   }
 
-  destroy(): void {
-    this.ended = true;
-    if (!this.stream.destroyed) this.stream.close(0x8 /* CANCEL */);
-  }
-
   onAbort(fn: () => void): void {
     this.stream.once("close", () => {
       if (!this.ended || this.stream.rstCode !== 0) fn();
@@ -125,15 +130,16 @@ class Http2Response implements ResponseAdapter {
 
 class Http1Response implements ResponseAdapter {
   readonly httpVersion = 1;
-  readonly supportsTrailers = false;
   headSent = false;
   private ended = false;
-  private drain?: Promise<void>;
+  private readonly writer: DrainAwareWriter;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly hookHeaders: OutgoingHttpHeaders | undefined,
-  ) {}
+  ) {
+    this.writer = new DrainAwareWriter(res);
+  }
 
   get closed(): boolean {
     return this.ended || this.res.destroyed;
@@ -153,19 +159,7 @@ class Http1Response implements ResponseAdapter {
   }
 
   write(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.closed) return undefined;
-    if (this.res.write(chunk)) return undefined;
-    this.drain ??= new Promise<void>((resolve) => {
-      const done = () => {
-        this.res.off("drain", done);
-        this.res.off("close", done);
-        this.drain = undefined;
-        resolve();
-      };
-      this.res.on("drain", done);
-      this.res.on("close", done);
-    });
-    return this.drain;
+    return this.closed ? undefined : this.writer.write(chunk);
   }
 
   end(chunk?: Uint8Array): void {
@@ -173,11 +167,6 @@ class Http1Response implements ResponseAdapter {
     this.ended = true;
     if (chunk) this.res.end(chunk);
     else this.res.end();
-  }
-
-  destroy(): void {
-    this.ended = true;
-    this.res.destroy();
   }
 
   onAbort(fn: () => void): void {

@@ -12,6 +12,7 @@ import type {
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import type { HandlerContext } from "./context.js";
+import { type AnyFn, chain, type Interceptor } from "./interceptor.js";
 
 type Awaitable<T> = T | Promise<T>;
 
@@ -77,47 +78,6 @@ export type ExactImpl<S extends DescService, T> = {
         : { "unknown response fields": Exclude<keyof ResponseOf<T[K]>, keyof MessageShape<S["method"][K]["output"]>> }
     : never;
 };
-
-// ---------------------------------------------------------------------------
-// Interceptors, shaped like connect-es's so that existing ones port easily.
-
-interface RequestCommon {
-  readonly service: DescService;
-  readonly method: DescMethod;
-  readonly requestMethod: string;
-  readonly url: string;
-  readonly header: Headers;
-  readonly signal: AbortSignal;
-  readonly context: HandlerContext;
-}
-export interface UnaryRequest extends RequestCommon {
-  readonly stream: false;
-  readonly message: unknown;
-}
-export interface StreamRequest extends RequestCommon {
-  readonly stream: true;
-  readonly message: AsyncIterable<unknown>;
-}
-interface ResponseCommon {
-  readonly service: DescService;
-  readonly method: DescMethod;
-  readonly header: Headers;
-  readonly trailer: Headers;
-}
-export interface UnaryResponse extends ResponseCommon {
-  readonly stream: false;
-  readonly message: unknown;
-}
-export interface StreamResponse extends ResponseCommon {
-  readonly stream: true;
-  readonly message: AsyncIterable<unknown>;
-}
-/** The function an interceptor wraps: the next interceptor, or the method itself. */
-export type AnyFn = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
-/** Wraps every call: runs before and after the handler, may change requests, responses and errors. */
-export type Interceptor = (next: AnyFn) => AnyFn;
-
-// ---------------------------------------------------------------------------
 
 /**
  * One method ready to serve. Every kind is reduced to the stream form
@@ -209,20 +169,21 @@ function normalize(method: DescMethod, fn: (...args: never[]) => unknown): Metho
 }
 
 /**
- * The single request of a unary or server-streaming call. Zero or two
- * messages is a protocol error (gRPC spec: unimplemented for a missing
- * message; Connect: invalid_argument).
+ * A unary or server-streaming call with zero or two request messages: a
+ * protocol error, unimplemented (gRPC spec, for a missing message; connect-go
+ * answers the same for either count).
  */
+export function requestCountError(method: DescMethod, got: "none" | "more"): ConnectError {
+  return new ConnectError(`${method.name}: expected one request message, got ${got}`, Code.Unimplemented);
+}
+
+/** The single request of a unary or server-streaming call. */
 export async function takeOne(method: DescMethod, reqs: AsyncIterable<unknown>): Promise<unknown> {
   const it = reqs[Symbol.asyncIterator]();
   const first = await it.next();
-  if (first.done) {
-    throw new ConnectError(`${method.name}: expected one request message, got none`, Code.Unimplemented);
-  }
+  if (first.done) throw requestCountError(method, "none");
   const second = await it.next();
-  if (!second.done) {
-    throw new ConnectError(`${method.name}: expected one request message, got more`, Code.Unimplemented);
-  }
+  if (!second.done) throw requestCountError(method, "more");
   return first.value;
 }
 
@@ -232,30 +193,4 @@ async function* singleOut(p: Promise<unknown>): AsyncIterable<unknown> {
 
 async function* flatten(p: Promise<AsyncIterable<unknown>>): AsyncIterable<unknown> {
   yield* await p;
-}
-
-function chain(entry: MethodEntry, interceptors: readonly Interceptor[]): AnyFn {
-  const innermost: AnyFn = async (req) => {
-    const ctx = req.context;
-    if (req.stream) {
-      return {
-        stream: true,
-        service: req.service,
-        method: req.method,
-        header: ctx.responseHeader,
-        trailer: ctx.responseTrailer,
-        message: entry.stream(req.message, ctx),
-      };
-    }
-    const message = entry.unary ? await entry.unary(req.message, ctx) : undefined;
-    return {
-      stream: false,
-      service: req.service,
-      method: req.method,
-      header: ctx.responseHeader,
-      trailer: ctx.responseTrailer,
-      message,
-    };
-  };
-  return interceptors.reduceRight<AnyFn>((next, interceptor) => interceptor(next), innermost);
 }

@@ -14,7 +14,7 @@ import type { ServerCall } from "./call.js";
  */
 export function addGracefulShutdown(fastify: FastifyInstance, inFlight: Set<ServerCall>, graceMs: number): void {
   const sessions = new Set<Http2Session>();
-  const server = fastify.server as unknown as NodeJS.EventEmitter;
+  const server: NodeJS.EventEmitter = fastify.server;
   const onSession = (session: Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));

@@ -444,6 +444,7 @@ t.test("application/grpc-web-text: base64 request and response", async (t) => {
     t.equal(res.status, 200);
     t.match(res.headers["content-type"], /^application\/grpc-web-text/);
     t.match(res.body, /^[A-Za-z0-9+/=]+$/, "the response body is base64");
+    t.equal(Number(res.headers["content-length"]), res.body.length, "the content-length counts the base64 text");
     const f = webFrames(decodeBase64Segments(res.body));
     t.equal(fromBinary(EchoResponseSchema, f.messages[0].data).text, "text mode ✓");
     t.equal(f.trailerFlags, 0x80);
