@@ -1,102 +1,16 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../protocol/code.js";
 import type { Codec } from "../protocol/codec.js";
 import type { Compression, CompressionRegistry } from "../protocol/compression.js";
 import { ConnectError } from "../protocol/error.js";
-import { appendHeaders, type HeadersInit } from "../protocol/headers.js";
+import { appendHeaders } from "../protocol/headers.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
-import type { HttpClient, HttpExchange } from "./exchange.js";
-
-/** Options of one call. */
-export interface CallOptions {
-  /** Request metadata. Binary values go in `-bin` headers, encoded with `encodeBinaryHeader`. */
-  headers?: HeadersInit;
-  /** The deadline, in milliseconds from now; the server sees it and the call fails with deadline_exceeded after it. */
-  timeoutMs?: number;
-  /** Aborting it cancels the call (RST_STREAM CANCEL on HTTP/2); the call fails with canceled. */
-  signal?: AbortSignal;
-  /**
-   * A server handler's context (or anything with its `signal` and `timeoutMs()`):
-   * the call inherits its remaining deadline and is cancelled with it.
-   * `client.say(req, { context: ctx })` inside a handler propagates both.
-   */
-  context?: { readonly signal: AbortSignal; timeoutMs(): number | undefined };
-  /** Called with the response headers when they arrive. */
-  onHeader?(header: Headers): void;
-  /**
-   * Called with the response trailers when the call ends. When it fails, with the
-   * error's metadata instead: the headers and trailers that came with the error.
-   */
-  onTrailer?(trailer: Headers): void;
-}
-
-// ---------------------------------------------------------------------------
-// Interceptors, shaped like connect-es's client interceptors.
-
-interface ClientRequestCommon {
-  readonly service: DescService;
-  readonly method: DescMethod;
-  /** The full URL of the method. */
-  readonly url: string;
-  /** "POST", or "GET" for a Connect GET request. */
-  readonly requestMethod: string;
-  /** Request metadata; an interceptor may change it. */
-  readonly header: Headers;
-  readonly signal: AbortSignal;
-  /** The deadline the call sends, if any. */
-  readonly timeoutMs: number | undefined;
-}
-export interface ClientUnaryRequest extends ClientRequestCommon {
-  readonly stream: false;
-  readonly message: unknown;
-}
-export interface ClientStreamRequest extends ClientRequestCommon {
-  readonly stream: true;
-  readonly message: AsyncIterable<unknown>;
-}
-interface ClientResponseCommon {
-  readonly service: DescService;
-  readonly method: DescMethod;
-  readonly header: Headers;
-  /** For a stream, filled in when the last message has been read. */
-  readonly trailer: Headers;
-}
-export interface ClientUnaryResponse extends ClientResponseCommon {
-  readonly stream: false;
-  readonly message: unknown;
-}
-export interface ClientStreamResponse extends ClientResponseCommon {
-  readonly stream: true;
-  readonly message: AsyncIterable<unknown>;
-}
-/** The function a client interceptor wraps: the next interceptor, or the protocol itself. */
-export type ClientAnyFn = (
-  req: ClientUnaryRequest | ClientStreamRequest,
-) => Promise<ClientUnaryResponse | ClientStreamResponse>;
-/** Wraps every call the transport makes: may change requests, responses and errors. */
-export type ClientInterceptor = (next: ClientAnyFn) => ClientAnyFn;
-
-// ---------------------------------------------------------------------------
+import type { CallOptions } from "./client.js";
+import type { TransportConfig } from "./transport.js";
 
 /** Sent with every request, so servers can tell this client apart in their logs. */
 export const USER_AGENT = "fastify-connectrpc/0.1";
-
-/** What a transport fixes for all of its calls. */
-export interface TransportConfig {
-  readonly http: HttpClient;
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8080` or `https://host/api`. */
-  readonly baseUrl: string;
-  /** The path prefix of `baseUrl`, without a trailing slash. */
-  readonly basePath: string;
-  readonly sendCompression: Compression | undefined;
-  readonly acceptCompression: CompressionRegistry;
-  readonly compressMinBytes: number;
-  readonly readMaxBytes: number;
-  readonly writeMaxBytes: number;
-  readonly useHttpGet: boolean;
-  codecs(method: DescMethod): { input: Codec; output: Codec };
-}
 
 /** Something other than a ConnectError thrown inside a call, kept readable for the caller. */
 export function toCallError(e: unknown, code = Code.Internal): ConnectError {
@@ -261,42 +175,6 @@ export class ClientCall {
       throw new ConnectError(message, Code.Internal, { cause: e });
     }
   }
-}
-
-/**
- * Sends request messages on an exchange as they come, with backpressure, then
- * ends the request. An error from the caller's iterable (or in encoding)
- * fails the call with it; a failed write does not, since the response side
- * then reports why the server stopped.
- */
-export async function sendRequestMessages(
-  call: ClientCall,
-  exchange: HttpExchange,
-  messages: AsyncIterable<unknown>,
-  frame: (message: unknown) => Promise<Uint8Array>,
-): Promise<void> {
-  try {
-    for await (const m of messages) {
-      if (call.aborted || call.responseEnded) return;
-      const bytes = await frame(m);
-      try {
-        await exchange.write(bytes);
-      } catch {
-        return;
-      }
-    }
-    call.requestEnded = true;
-    exchange.end();
-  } catch (e) {
-    call.abort(toCallError(e));
-  }
-}
-
-/** Composes interceptors around the protocol's call function, the first one outermost. */
-export function applyInterceptors(fn: ClientAnyFn, interceptors: readonly ClientInterceptor[]): ClientAnyFn {
-  let next = fn;
-  for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
-  return next;
 }
 
 /** The compression a response declares; one this client did not offer is the server's error. */

@@ -9,8 +9,31 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { CallOptions } from "./call.js";
+import type { HeadersInit } from "../protocol/headers.js";
 import type { Transport } from "./transport.js";
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Request metadata. Binary values go in `-bin` headers, encoded with `encodeBinaryHeader`. */
+  headers?: HeadersInit;
+  /** The deadline, in milliseconds from now; the server sees it and the call fails with deadline_exceeded after it. */
+  timeoutMs?: number;
+  /** Aborting it cancels the call (RST_STREAM CANCEL on HTTP/2); the call fails with canceled. */
+  signal?: AbortSignal;
+  /**
+   * A server handler's context (or anything with its `signal` and `timeoutMs()`):
+   * the call inherits its remaining deadline and is cancelled with it.
+   * `client.say(req, { context: ctx })` inside a handler propagates both.
+   */
+  context?: { readonly signal: AbortSignal; timeoutMs(): number | undefined };
+  /** Called with the response headers when they arrive. */
+  onHeader?(header: Headers): void;
+  /**
+   * Called with the response trailers when the call ends. When it fails, with the
+   * error's metadata instead: the headers and trailers that came with the error.
+   */
+  onTrailer?(trailer: Headers): void;
+}
 
 /** A unary method: a request (message or init object) in, a response out. */
 export type UnaryFn<I extends DescMessage, O extends DescMessage> = (

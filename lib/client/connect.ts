@@ -7,17 +7,15 @@ import { checkResponseContentType } from "../protocol/content-type.js";
 import { FLAG_END_STREAM } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { formatConnectTimeout } from "../protocol/timeout.js";
-import {
-  type ClientCall,
-  type ClientStreamRequest,
-  type ClientStreamResponse,
-  type ClientUnaryRequest,
-  type ClientUnaryResponse,
-  responseCompression,
-  USER_AGENT,
-} from "./call.js";
+import { type ClientCall, responseCompression, USER_AGENT } from "./call.js";
 import { type ClientEnvelopeWire, runEnveloped } from "./envelope-call.js";
 import type { HttpExchange } from "./exchange.js";
+import type {
+  ClientStreamRequest,
+  ClientStreamResponse,
+  ClientUnaryRequest,
+  ClientUnaryResponse,
+} from "./interceptor.js";
 
 // The Connect protocol from the client's side (connectrpc.com/docs/protocol):
 // unary over POST or GET, streaming with enveloped messages and a JSON

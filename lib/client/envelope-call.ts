@@ -5,15 +5,14 @@ import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { headersFromIncoming } from "../protocol/headers.js";
-import {
-  type ClientCall,
-  type ClientStreamRequest,
-  type ClientStreamResponse,
-  type ClientUnaryRequest,
-  type ClientUnaryResponse,
-  sendRequestMessages,
-} from "./call.js";
+import { type ClientCall, toCallError } from "./call.js";
 import type { HttpExchange, ResponseHead } from "./exchange.js";
+import type {
+  ClientStreamRequest,
+  ClientStreamResponse,
+  ClientUnaryRequest,
+  ClientUnaryResponse,
+} from "./interceptor.js";
 
 /** How a call ended: its error, if it failed, and the trailers. */
 export interface CallEnd {
@@ -49,6 +48,35 @@ function responseBodyErrors(exchange: HttpExchange): BodyErrors {
   };
 }
 
+/**
+ * Sends request messages on an exchange as they come, with backpressure, then
+ * ends the request. An error from the caller's iterable (or in encoding)
+ * fails the call with it; a failed write does not, since the response side
+ * then reports why the server stopped.
+ */
+export async function sendRequestMessages(
+  call: ClientCall,
+  exchange: HttpExchange,
+  messages: AsyncIterable<unknown>,
+  frame: (message: unknown) => Promise<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const m of messages) {
+      if (call.aborted || call.responseEnded) return;
+      const bytes = await frame(m);
+      try {
+        await exchange.write(bytes);
+      } catch {
+        return;
+      }
+    }
+    call.requestEnded = true;
+    exchange.end();
+  } catch (e) {
+    call.abort(toCallError(e));
+  }
+}
+
 /** Opens the exchange and starts sending; resolves with the response head. */
 async function start(
   wire: ClientEnvelopeWire,
@@ -75,22 +103,38 @@ function pathOf(req: ClientStreamRequest | ClientUnaryRequest): string {
   return `/${req.service.typeName}/${req.method.name}`;
 }
 
+/** A response whose head has been read: how its messages are compressed and, if trailers-only, its end. */
+interface OpenedResponse {
+  exchange: HttpExchange;
+  head: ResponseHead;
+  compression: Compression | undefined;
+  /** The end carried by the head of a trailers-only response. */
+  headEnd: CallEnd | undefined;
+  reader: EnvelopeReader;
+  /** The body's first envelope, when it was read to tell a trailers-only response apart. */
+  first?: IteratorResult<Envelope>;
+}
+
 /**
- * PROTOCOL-HTTP2.md: "Trailers-Only" is a HEADERS frame that ends the stream.
- * A head with a status that a body or HTTP trailers follow is not one: its
- * status is ignored and the real end is read (as grpc-go and connect-go do).
- * Waits for the body's first envelope, which costs nothing for a real
- * trailers-only response (its body ends at once).
+ * Opens the exchange, sends the requests and reads the head. PROTOCOL-HTTP2.md:
+ * "Trailers-Only" is a HEADERS frame that ends the stream, so a head with a
+ * status that a body or HTTP trailers follow is not one: its status is
+ * ignored and the real end is read (as grpc-go and connect-go do). Telling
+ * them apart waits for the body's first envelope, which costs nothing for a
+ * real trailers-only response (its body ends at once).
  */
-async function trailersOnly(
-  headEnd: CallEnd | undefined,
-  reader: EnvelopeReader,
-  exchange: HttpExchange,
-): Promise<{ headEnd: CallEnd | undefined; first?: IteratorResult<Envelope> }> {
-  if (!headEnd) return { headEnd };
+async function openResponse(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  req: ClientStreamRequest,
+): Promise<OpenedResponse> {
+  const { exchange, head } = await start(wire, call, req);
+  const { compression, end } = wire.readHead(call, head);
+  const reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
+  if (!end) return { exchange, head, compression, headEnd: undefined, reader };
   const first = await reader.next();
   const nothingFollows = first.done === true && Object.keys(exchange.trailers()).length === 0;
-  return { headEnd: nothingFollows ? headEnd : undefined, first };
+  return { exchange, head, compression, headEnd: nothingFollows ? end : undefined, reader, first };
 }
 
 /**
@@ -124,82 +168,99 @@ export async function runEnveloped(
   call: ClientCall,
   req: ClientStreamRequest,
 ): Promise<ClientStreamResponse> {
-  let exchange: HttpExchange;
-  let head: ResponseHead;
-  let compression: Compression | undefined;
-  let headEnd: CallEnd | undefined;
-  let reader: EnvelopeReader;
-  let first: IteratorResult<Envelope> | undefined;
+  let res: OpenedResponse;
   try {
-    ({ exchange, head } = await start(wire, call, req));
-    ({ compression, end: headEnd } = wire.readHead(call, head));
-    reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
-    ({ headEnd, first } = await trailersOnly(headEnd, reader, exchange));
+    res = await openResponse(wire, call, req);
   } catch (e) {
     const error = call.failure(e);
     call.finish();
     throw error;
   }
   // A trailers-only response has no headers of its own: its metadata are trailers (as connect-go reads it).
-  const header = headEnd ? new Headers() : headersFromIncoming(head.headers);
+  const header = res.headEnd ? new Headers() : headersFromIncoming(res.head.headers);
   call.responseHeader = header;
   const trailer = new Headers();
   const single = req.method.methodKind === "unary" || req.method.methodKind === "client_streaming";
-  async function* messages(): AsyncGenerator<unknown> {
-    try {
-      let end = headEnd;
-      const one = single ? new SingleMessage() : undefined;
-      if (!end) {
-        let frame: Uint8Array | undefined;
-        for (;;) {
-          const r = first ?? (await reader.next());
-          first = undefined;
-          // Messages already buffered are not handed out once the call is cancelled.
-          call.throwIfAborted();
-          if (r.done) break;
-          const env = r.value;
-          if (frame !== undefined) {
-            throw new ConnectError("protocol error: data after the end of the stream", Code.Internal);
-          }
-          const compressed = (env.flags & FLAG_COMPRESSED) !== 0;
-          if (compressed && !compression) {
-            throw new ConnectError("protocol error: compressed message without a response encoding", Code.Internal);
-          }
-          if (wire.endFlag !== 0 && (env.flags & wire.endFlag) !== 0) {
-            frame = compressed && compression ? await call.decompressResponse(env.data, compression) : env.data;
-            continue;
-          }
-          if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
-            throw new ConnectError(`protocol error: invalid envelope flags 0x${env.flags.toString(16)}`, Code.Internal);
-          }
-          const message = await call.decodeResponse(env.data, compressed ? compression : undefined);
-          if (one) one.add(message);
-          else yield message;
-        }
-        end = wire.readEnd(call, frame, exchange);
-      }
-      call.responseEnded = true;
-      for (const [name, value] of end.trailer) trailer.append(name, value);
-      if (end.error) {
-        // The error's metadata holds the headers too, whichever protocol carried it (as connect-es does).
-        if (!headEnd) for (const [name, value] of header) end.error.metadata.append(name, value);
-        throw end.error;
-      }
-      if (one) yield one.take();
-    } catch (e) {
-      throw call.failure(e);
-    } finally {
-      call.finish();
-    }
-  }
   return {
     stream: true,
     service: req.service,
     method: req.method,
     header,
     trailer,
-    message: messages(),
+    message: responseMessages(wire, call, res, single ? new SingleMessage() : undefined, header, trailer),
   };
+}
+
+/** The response messages, then the call's end: its trailers filled in, its error thrown. */
+async function* responseMessages(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  res: OpenedResponse,
+  one: SingleMessage | undefined,
+  header: Headers,
+  trailer: Headers,
+): AsyncGenerator<unknown> {
+  try {
+    let end = res.headEnd;
+    if (!end) {
+      const body: BodyEnd = { frame: undefined };
+      for (let r = res.first ?? (await res.reader.next()); ; r = await res.reader.next()) {
+        // Messages already buffered are not handed out once the call is cancelled.
+        call.throwIfAborted();
+        if (r.done) break;
+        const message = await readEnvelope(wire, call, res.compression, r.value, body);
+        if (message === END_FRAME) continue;
+        if (one) one.add(message);
+        else yield message;
+      }
+      end = wire.readEnd(call, body.frame, res.exchange);
+    }
+    call.responseEnded = true;
+    for (const [name, value] of end.trailer) trailer.append(name, value);
+    if (end.error) {
+      // The error's metadata holds the headers too, whichever protocol carried it (as connect-es does).
+      if (!res.headEnd) for (const [name, value] of header) end.error.metadata.append(name, value);
+      throw end.error;
+    }
+    if (one) yield one.take();
+  } catch (e) {
+    throw call.failure(e);
+  } finally {
+    call.finish();
+  }
+}
+
+/** What `readEnvelope` returns for the frame that ends the body, which it keeps in `BodyEnd`. */
+const END_FRAME = Symbol("end frame");
+
+/** The frame that ended the body (Connect end-of-stream, gRPC-Web trailers), once read. */
+interface BodyEnd {
+  frame: Uint8Array | undefined;
+}
+
+/** One response envelope: a message decoded, or the end frame kept (decompressed) in `body`. */
+async function readEnvelope(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  compression: Compression | undefined,
+  env: Envelope,
+  body: BodyEnd,
+): Promise<unknown> {
+  if (body.frame !== undefined) {
+    throw new ConnectError("protocol error: data after the end of the stream", Code.Internal);
+  }
+  const compressed = (env.flags & FLAG_COMPRESSED) !== 0;
+  if (compressed && !compression) {
+    throw new ConnectError("protocol error: compressed message without a response encoding", Code.Internal);
+  }
+  if (wire.endFlag !== 0 && (env.flags & wire.endFlag) !== 0) {
+    body.frame = compressed && compression ? await call.decompressResponse(env.data, compression) : env.data;
+    return END_FRAME;
+  }
+  if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
+    throw new ConnectError(`protocol error: invalid envelope flags 0x${env.flags.toString(16)}`, Code.Internal);
+  }
+  return call.decodeResponse(env.data, compressed ? compression : undefined);
 }
 
 async function* one(message: unknown): AsyncGenerator<unknown> {

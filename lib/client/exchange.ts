@@ -1,7 +1,9 @@
 import * as http from "node:http";
 import type { ClientHttp2Stream, IncomingHttpHeaders as Http2IncomingHeaders } from "node:http2";
 import * as https from "node:https";
+import * as net from "node:net";
 import type { Readable } from "node:stream";
+import * as tls from "node:tls";
 import { Code, codeFromHttp2RstCode } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import type { Http2Sessions } from "./http2-sessions.js";
@@ -274,5 +276,53 @@ export class Http1Client implements HttpClient {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** Picks HTTP/2 or HTTP/1.1 for an `https:` server by ALPN, once, then sticks with it. */
+export class AlpnClient implements HttpClient {
+  private chosen?: Promise<HttpClient>;
+  private closed = false;
+
+  constructor(
+    private readonly baseUrl: URL,
+    private readonly tlsOptions: tls.ConnectionOptions | undefined,
+    private readonly make: (version: "1.1" | "2") => HttpClient,
+  ) {}
+
+  async open(request: ExchangeRequest): Promise<HttpExchange> {
+    this.chosen ??= this.negotiate();
+    return (await this.chosen).open(request);
+  }
+
+  private negotiate(): Promise<HttpClient> {
+    const host = this.baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
+    return new Promise<HttpClient>((resolve, reject) => {
+      const socket = tls.connect({
+        host,
+        port: Number(this.baseUrl.port || 443),
+        servername: net.isIP(host) ? undefined : host,
+        ...this.tlsOptions,
+        ALPNProtocols: ["h2", "http/1.1"],
+      });
+      socket.once("secureConnect", () => {
+        const version = socket.alpnProtocol === "h2" ? "2" : "1.1";
+        socket.destroy();
+        resolve(this.make(version));
+      });
+      socket.once("error", (e) => {
+        this.chosen = undefined;
+        reject(connectionError(e));
+      });
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.chosen?.then(
+      (c) => c.close(),
+      () => {},
+    );
   }
 }

@@ -2,16 +2,15 @@ import type { IncomingHttpHeaders } from "node:http";
 import { Code } from "../protocol/code.js";
 import { FLAG_TRAILERS } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
+import { type ClientCall, USER_AGENT } from "./call.js";
+import { runEnveloped, runEnvelopedUnary } from "./envelope-call.js";
+import { grpcEnd, grpcFamilyWire } from "./grpc.js";
 import type {
-  ClientCall,
   ClientStreamRequest,
   ClientStreamResponse,
   ClientUnaryRequest,
   ClientUnaryResponse,
-} from "./call.js";
-import { USER_AGENT } from "./call.js";
-import { runEnveloped, runEnvelopedUnary } from "./envelope-call.js";
-import { grpcEnd, grpcFamilyWire } from "./grpc.js";
+} from "./interceptor.js";
 
 // gRPC-Web from the client's side (PROTOCOL-WEB.md): gRPC's messages and
 // status, with the trailers in a last frame flagged 0x80 instead of HTTP

@@ -5,16 +5,14 @@ import { ConnectError } from "../protocol/error.js";
 import { grpcStatusFromTrailers } from "../protocol/grpc-status.js";
 import { headersFromIncoming } from "../protocol/headers.js";
 import { formatGrpcTimeout } from "../protocol/timeout.js";
-import {
-  type ClientCall,
-  type ClientStreamRequest,
-  type ClientStreamResponse,
-  type ClientUnaryRequest,
-  type ClientUnaryResponse,
-  responseCompression,
-  USER_AGENT,
-} from "./call.js";
+import { type ClientCall, responseCompression, USER_AGENT } from "./call.js";
 import { type CallEnd, type ClientEnvelopeWire, runEnveloped, runEnvelopedUnary } from "./envelope-call.js";
+import type {
+  ClientStreamRequest,
+  ClientStreamResponse,
+  ClientUnaryRequest,
+  ClientUnaryResponse,
+} from "./interceptor.js";
 
 // gRPC from the client's side (PROTOCOL-HTTP2.md). gRPC-Web shares all of
 // this but the way trailers travel, and passes its own `readEnd`.

@@ -11,17 +11,9 @@ export {
   type OutgoingDetail,
 } from "../protocol/error.js";
 export { decodeBinaryHeader, encodeBinaryHeader } from "../protocol/headers.js";
-export type {
-  CallOptions,
-  ClientAnyFn,
-  ClientInterceptor,
-  ClientStreamRequest,
-  ClientStreamResponse,
-  ClientUnaryRequest,
-  ClientUnaryResponse,
-} from "./call.js";
 export {
   type BiDiStreamingFn,
+  type CallOptions,
   type Client,
   type ClientMethod,
   type ClientStreamingFn,
@@ -30,6 +22,14 @@ export {
   type UnaryFn,
 } from "./client.js";
 export type { Http2SessionOptions } from "./http2-sessions.js";
+export type {
+  ClientAnyFn,
+  ClientInterceptor,
+  ClientStreamRequest,
+  ClientStreamResponse,
+  ClientUnaryRequest,
+  ClientUnaryResponse,
+} from "./interceptor.js";
 export {
   type ClientTlsOptions,
   type ConnectTransportOptions,

@@ -1,11 +1,10 @@
 import { kMaxLength } from "node:buffer";
-import * as net from "node:net";
-import * as tls from "node:tls";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import {
   compressionOption,
   compressionsOption,
+  DEFAULT_READ_MAX_BYTES,
   functionsOption,
   intOption,
   objectOption,
@@ -16,22 +15,38 @@ import { type Codec, createCodec, type JsonOptions } from "../protocol/codec.js"
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import type { ProtocolName } from "../protocol/content-type.js";
 import { ConnectError } from "../protocol/error.js";
+import { MAX_TIMER_MS } from "../protocol/timeout.js";
+import { ClientCall } from "./call.js";
+import type { CallOptions } from "./client.js";
+import { connectStream, connectUnary } from "./connect.js";
+import { AlpnClient, Http1Client, Http2Client, type HttpClient } from "./exchange.js";
+import { grpcStream, grpcUnary } from "./grpc.js";
+import { grpcWebStream, grpcWebUnary } from "./grpc-web.js";
+import { type Http2SessionOptions, Http2Sessions } from "./http2-sessions.js";
 import {
   applyInterceptors,
-  type CallOptions,
-  ClientCall,
   type ClientInterceptor,
   type ClientStreamRequest,
   type ClientStreamResponse,
   type ClientUnaryRequest,
   type ClientUnaryResponse,
-  type TransportConfig,
-} from "./call.js";
-import { connectStream, connectUnary } from "./connect.js";
-import { connectionError, Http1Client, Http2Client, type HttpClient } from "./exchange.js";
-import { grpcStream, grpcUnary } from "./grpc.js";
-import { grpcWebStream, grpcWebUnary } from "./grpc-web.js";
-import { type Http2SessionOptions, Http2Sessions } from "./http2-sessions.js";
+} from "./interceptor.js";
+
+/** What a transport fixes for all of its calls. */
+export interface TransportConfig {
+  readonly http: HttpClient;
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8080` or `https://host/api`. */
+  readonly baseUrl: string;
+  /** The path prefix of `baseUrl`, without a trailing slash. */
+  readonly basePath: string;
+  readonly sendCompression: Compression | undefined;
+  readonly acceptCompression: CompressionRegistry;
+  readonly compressMinBytes: number;
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes: number;
+  readonly useHttpGet: boolean;
+  codecs(method: DescMethod): { input: Codec; output: Codec };
+}
 
 /** TLS settings for `https:` base URLs. */
 export interface ClientTlsOptions {
@@ -105,7 +120,6 @@ interface ProtocolCalls {
   stream(call: ClientCall, req: ClientStreamRequest): Promise<ClientStreamResponse>;
 }
 
-const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_COMPRESS_MIN_BYTES = 0;
 
 class ClientTransport implements Transport {
@@ -209,66 +223,18 @@ class ClientTransport implements Transport {
   }
 }
 
-/** Picks HTTP/2 or HTTP/1.1 for an `https:` server by ALPN, once, then sticks with it. */
-class AlpnClient implements HttpClient {
-  private chosen?: Promise<HttpClient>;
-  private closed = false;
-
-  constructor(
-    private readonly baseUrl: URL,
-    private readonly tlsOptions: ClientTlsOptions | undefined,
-    private readonly make: (version: "1.1" | "2") => HttpClient,
-  ) {}
-
-  async open(request: Parameters<HttpClient["open"]>[0]) {
-    this.chosen ??= this.negotiate();
-    return (await this.chosen).open(request);
-  }
-
-  private negotiate(): Promise<HttpClient> {
-    const host = this.baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
-    return new Promise<HttpClient>((resolve, reject) => {
-      const socket = tls.connect({
-        host,
-        port: Number(this.baseUrl.port || 443),
-        servername: net.isIP(host) ? undefined : host,
-        ...this.tlsOptions,
-        ALPNProtocols: ["h2", "http/1.1"],
-      });
-      socket.once("secureConnect", () => {
-        const version = socket.alpnProtocol === "h2" ? "2" : "1.1";
-        socket.destroy();
-        resolve(this.make(version));
-      });
-      socket.once("error", (e) => {
-        this.chosen = undefined;
-        reject(connectionError(e));
-      });
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    void this.chosen?.then(
-      (c) => c.close(),
-      () => {},
-    );
-  }
-}
-
-function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions, calls: ProtocolCalls): Transport {
-  if (opts === null || typeof opts !== "object") throw optionError("options", "an object", opts);
-  const o = opts as unknown as Record<string, unknown>;
-  let url: URL;
+function baseUrlOption(opts: TransportOptions): URL {
+  let url: URL | undefined;
   try {
     url = new URL(opts.baseUrl);
-  } catch {
+  } catch {}
+  if (url?.protocol !== "http:" && url?.protocol !== "https:") {
     throw optionError("baseUrl", "an http: or https: URL", opts.baseUrl);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw optionError("baseUrl", "an http: or https: URL", opts.baseUrl);
-  }
+  return url;
+}
+
+function httpVersionOption(protocol: ProtocolName, opts: TransportOptions): "1.1" | "2" | undefined {
   const httpVersion = opts.httpVersion ?? (protocol === "grpc" ? "2" : undefined);
   if (httpVersion !== undefined && httpVersion !== "1.1" && httpVersion !== "2") {
     throw optionError("httpVersion", '"1.1" or "2"', httpVersion);
@@ -276,58 +242,84 @@ function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions,
   if (protocol === "grpc" && httpVersion !== "2") {
     throw optionError("httpVersion", '"2" (gRPC needs HTTP/2 trailers)', httpVersion);
   }
-  let sendCompression: Compression | undefined;
-  if (opts.sendCompression !== undefined && opts.sendCompression !== "identity") {
-    sendCompression = compressionOption(opts.sendCompression);
-    if (!sendCompression) {
-      throw optionError("sendCompression", '"gzip", "br", "deflate" or a Compression object', opts.sendCompression);
-    }
+  return httpVersion;
+}
+
+function sendCompressionOption(opts: TransportOptions): Compression | undefined {
+  if (opts.sendCompression === undefined || opts.sendCompression === "identity") return undefined;
+  const sendCompression = compressionOption(opts.sendCompression);
+  if (!sendCompression) {
+    throw optionError("sendCompression", '"gzip", "br", "deflate" or a Compression object', opts.sendCompression);
   }
-  objectOption(o, "jsonOptions");
-  objectOption(o, "tls");
-  objectOption(o, "http2");
-  functionsOption(o, "interceptors");
-  const h2 = (opts.http2 ?? {}) as Record<string, unknown>;
-  const http2Options: Http2SessionOptions = {
+  return sendCompression;
+}
+
+function http2Option(opts: TransportOptions): Http2SessionOptions {
+  objectOption(opts, "http2");
+  const h2: Http2SessionOptions = opts.http2 ?? {};
+  return {
+    // SETTINGS_MAX_CONCURRENT_STREAMS is a 31-bit stream count in practice (stream ids are 31 bits).
     maxConcurrentStreams: intOption(h2, "maxConcurrentStreams", 1, 2 ** 31 - 1, undefined),
-    pingIntervalMs: intOption(h2, "pingIntervalMs", 1, 2 ** 31 - 1, undefined),
-    pingTimeoutMs: intOption(h2, "pingTimeoutMs", 1, 2 ** 31 - 1, undefined),
-    idleTimeoutMs: intOption(h2, "idleTimeoutMs", 1, 2 ** 31 - 1, undefined),
+    pingIntervalMs: intOption(h2, "pingIntervalMs", 1, MAX_TIMER_MS, undefined),
+    pingTimeoutMs: intOption(h2, "pingTimeoutMs", 1, MAX_TIMER_MS, undefined),
+    idleTimeoutMs: intOption(h2, "idleTimeoutMs", 1, MAX_TIMER_MS, undefined),
   };
+}
+
+/** The HTTP version asked for; else HTTP/1.1 for `http:`, and what ALPN picks for `https:`. */
+function httpClientFor(
+  url: URL,
+  httpVersion: "1.1" | "2" | undefined,
+  tls: ClientTlsOptions | undefined,
+  http2: Http2SessionOptions,
+): HttpClient {
   const make = (version: "1.1" | "2"): HttpClient => {
-    if (version === "1.1") return new Http1Client(url, opts.tls);
-    const authority = url.host;
-    return new Http2Client(new Http2Sessions(url, opts.tls, http2Options), url.protocol.slice(0, -1), authority);
+    if (version === "1.1") return new Http1Client(url, tls);
+    return new Http2Client(new Http2Sessions(url, tls, http2), url.protocol.slice(0, -1), url.host);
   };
-  const http =
-    httpVersion !== undefined
-      ? make(httpVersion)
-      : url.protocol === "https:"
-        ? new AlpnClient(url, opts.tls, make)
-        : make("1.1");
-  const binary = opts.useBinaryFormat ?? true;
-  const json = opts.jsonOptions;
-  const codecCache = new Map<DescMethod, { input: Codec; output: Codec }>();
+  if (httpVersion !== undefined) return make(httpVersion);
+  return url.protocol === "https:" ? new AlpnClient(url, tls, make) : make("1.1");
+}
+
+/** The codecs of each method, made once per method. */
+function codecsFor(opts: TransportOptions): TransportConfig["codecs"] {
+  const name = (opts.useBinaryFormat ?? true) ? "proto" : "json";
+  const cache = new Map<DescMethod, { input: Codec; output: Codec }>();
+  return (method) => {
+    let c = cache.get(method);
+    if (!c) {
+      c = {
+        input: createCodec(method.input, name, opts.jsonOptions),
+        output: createCodec(method.output, name, opts.jsonOptions),
+      };
+      cache.set(method, c);
+    }
+    return c;
+  };
+}
+
+/** Validates a transport's options (a bad one names itself) and builds the transport. */
+function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions, calls: ProtocolCalls): Transport {
+  if (opts === null || typeof opts !== "object") throw optionError("options", "an object", opts);
+  const url = baseUrlOption(opts);
+  const httpVersion = httpVersionOption(protocol, opts);
+  const sendCompression = sendCompressionOption(opts);
+  objectOption(opts, "jsonOptions");
+  objectOption(opts, "tls");
+  const http2 = http2Option(opts);
+  functionsOption(opts, "interceptors");
   const basePath = url.pathname.replace(/\/+$/, "");
   const config: TransportConfig = {
-    http,
     baseUrl: url.origin + basePath,
     basePath,
     sendCompression,
     acceptCompression: new CompressionRegistry(compressionsOption(opts.acceptCompression)),
-    compressMinBytes: intOption(o, "compressMinBytes", 0, kMaxLength, DEFAULT_COMPRESS_MIN_BYTES),
-    readMaxBytes: intOption(o, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
-    writeMaxBytes: intOption(o, "writeMaxBytes", 1, kMaxLength, kMaxLength),
+    compressMinBytes: intOption(opts, "compressMinBytes", 0, kMaxLength, DEFAULT_COMPRESS_MIN_BYTES),
+    readMaxBytes: intOption(opts, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
+    writeMaxBytes: intOption(opts, "writeMaxBytes", 1, kMaxLength, kMaxLength),
     useHttpGet: protocol === "connect" && opts.useHttpGet === true,
-    codecs(method) {
-      let c = codecCache.get(method);
-      if (!c) {
-        const name = binary ? "proto" : "json";
-        c = { input: createCodec(method.input, name, json), output: createCodec(method.output, name, json) };
-        codecCache.set(method, c);
-      }
-      return c;
-    },
+    codecs: codecsFor(opts),
+    http: httpClientFor(url, httpVersion, opts.tls, http2),
   };
   return new ClientTransport(protocol, config, calls, opts.interceptors);
 }

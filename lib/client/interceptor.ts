@@ -1,0 +1,54 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+
+// Client interceptors, shaped like connect-es's, so that existing ones port
+// easily. The server's mirror is server/interceptor.ts.
+
+interface ClientRequestCommon {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  /** The full URL of the method. */
+  readonly url: string;
+  /** "POST", or "GET" for a Connect GET request. */
+  readonly requestMethod: string;
+  /** Request metadata; an interceptor may change it. */
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  /** The deadline the call sends, if any. */
+  readonly timeoutMs: number | undefined;
+}
+export interface ClientUnaryRequest extends ClientRequestCommon {
+  readonly stream: false;
+  readonly message: unknown;
+}
+export interface ClientStreamRequest extends ClientRequestCommon {
+  readonly stream: true;
+  readonly message: AsyncIterable<unknown>;
+}
+interface ClientResponseCommon {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly header: Headers;
+  /** For a stream, filled in when the last message has been read. */
+  readonly trailer: Headers;
+}
+export interface ClientUnaryResponse extends ClientResponseCommon {
+  readonly stream: false;
+  readonly message: unknown;
+}
+export interface ClientStreamResponse extends ClientResponseCommon {
+  readonly stream: true;
+  readonly message: AsyncIterable<unknown>;
+}
+/** The function a client interceptor wraps: the next interceptor, or the protocol itself. */
+export type ClientAnyFn = (
+  req: ClientUnaryRequest | ClientStreamRequest,
+) => Promise<ClientUnaryResponse | ClientStreamResponse>;
+/** Wraps every call the transport makes: may change requests, responses and errors. */
+export type ClientInterceptor = (next: ClientAnyFn) => ClientAnyFn;
+
+/** Composes interceptors around the protocol's call function, the first one outermost. */
+export function applyInterceptors(fn: ClientAnyFn, interceptors: readonly ClientInterceptor[]): ClientAnyFn {
+  let next = fn;
+  for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i](next);
+  return next;
+}
