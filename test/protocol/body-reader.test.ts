@@ -6,6 +6,7 @@ import { once } from "node:events";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import t, { type Test } from "tap";
 import { type BodyErrors, EnvelopeReader, readBody, readSingleEnvelopeBody } from "../../lib/protocol/body-reader.js";
 import { Code } from "../../lib/protocol/code.js";
@@ -187,13 +188,20 @@ t.test("HTTP/2: a body shorter than its content-length is gone (RFC 9113 8.1.1: 
   t.equal((await p.catch((e) => e)).rawMessage, "test: peer gone");
 });
 
+/**
+ * Node quirk: `stream.close(CANCEL)` on a client stream that is still writable
+ * sends END_STREAM first, so the peer sees a complete body. Destroying it with
+ * Node's own AbortError sends RST_STREAM(CANCEL) alone.
+ */
+const abortError = await sleep(1, undefined, { signal: AbortSignal.abort() }).catch((e: unknown) => e as Error);
+
 t.test("HTTP/2: a body the peer reset (RST_STREAM CANCEL) mid-way is gone, not complete", async (t) => {
   for (const contentLength of ["20", undefined]) {
     const { server, client } = await h2Stream(t, contentLength ? { "content-length": contentLength } : {});
     const p = readBody(server, 1000, contentLength, errors);
     client.write(bytes(10));
     await once(server, "data");
-    client.close(http2.constants.NGHTTP2_CANCEL);
+    client.destroy(abortError);
     const result = await p.then(
       (body) => `resolved with ${body.byteLength} bytes`,
       (e) => e.rawMessage,
@@ -365,7 +373,7 @@ t.test("HTTP/2: a stream the peer reset (RST_STREAM CANCEL) between envelopes is
   const reader = new EnvelopeReader(server, 1000, errors);
   client.write(encodeEnvelope(0, bytes(3)));
   t.equal(((await reader.next()).value as Envelope).data.byteLength, 3);
-  client.close(http2.constants.NGHTTP2_CANCEL);
+  client.destroy(abortError);
   const { envs, error } = await drainToError(reader);
   t.equal(envs.length, 0);
   t.equal(
