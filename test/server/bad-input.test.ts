@@ -6,8 +6,6 @@ import { gzipSync } from "node:zlib";
 import { fromBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
-import { type StartedServer, startServer } from "../helpers/server.js";
-import { testServiceImpl } from "../helpers/test-service.js";
 import {
   echoBytes,
   endStreamOf,
@@ -18,7 +16,9 @@ import {
   type RawResponse,
   SERVICE,
   waitFor,
-} from "./raw-http.js";
+} from "../helpers/raw-http.js";
+import { type StartedServer, startServer } from "../helpers/server.js";
+import { testServiceImpl } from "../helpers/test-service.js";
 
 const PROTO = { "content-type": "application/proto", "connect-protocol-version": "1" };
 const JSON_CT = { "content-type": "application/json", "connect-protocol-version": "1" };

@@ -5,8 +5,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { EchoResponseSchema, ErrorInfoSchema } from "../gen/fcr/test/v1/test_pb.js";
 import { connectHttpStatusOfCode } from "../helpers/connect-spec.js";
+import { echoBytes, endStreamOf, envelope, h1, h2, type RawResponse, SERVICE } from "../helpers/raw-http.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
-import { echoBytes, endStreamOf, envelope, h1, h2, type RawResponse, SERVICE } from "./raw-http.js";
 
 const PROTO = { "content-type": "application/proto", "connect-protocol-version": "1" };
 const JSON_CT = { "content-type": "application/json", "connect-protocol-version": "1" };

@@ -11,9 +11,9 @@ import {
   type Interceptor,
 } from "../../lib/index.js";
 import { EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { echoBytes, endStreamOf, envelope, h1, logCapture, SERVICE } from "../helpers/raw-http.js";
 import { startServer } from "../helpers/server.js";
 import { testServiceImpl } from "../helpers/test-service.js";
-import { echoBytes, endStreamOf, envelope, h1, logCapture, SERVICE } from "./raw-http.js";
 
 const PROTO = { "content-type": "application/proto", "connect-protocol-version": "1" };
 const STREAM_PROTO = { "content-type": "application/connect+proto", "connect-protocol-version": "1" };

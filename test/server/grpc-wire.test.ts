@@ -8,8 +8,8 @@ import { gzipSync } from "node:zlib";
 import { fromBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { EchoResponseSchema } from "../gen/fcr/test/v1/test_pb.js";
+import { echoBytes, envelope, h1, parseEnvelopes, SERVICE } from "../helpers/raw-http.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
-import { echoBytes, envelope, h1, parseEnvelopes, SERVICE } from "./raw-http.js";
 
 const GRPC = { "content-type": "application/grpc", te: "trailers" };
 

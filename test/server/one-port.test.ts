@@ -10,8 +10,8 @@ import t from "tap";
 import { fastifyConnectRpc, onePortServerFactory } from "../../lib/index.js";
 import { TestService } from "../gen/fcr/test/v1/test_pb.js";
 import { createGrpcJsClient, grpcBidi, grpcUnary } from "../helpers/grpc-js-client.js";
+import { echoBytes, envelope, h1, h2, parseEnvelopes, SERVICE } from "../helpers/raw-http.js";
 import { testServiceImpl } from "../helpers/test-service.js";
-import { echoBytes, envelope, h1, h2, parseEnvelopes, SERVICE } from "./raw-http.js";
 
 async function onePortApp() {
   const app = Fastify({ serverFactory: onePortServerFactory() });

@@ -6,9 +6,9 @@ import { fromBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { Code, ConnectError } from "../../lib/index.js";
 import { EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { echoBytes, endStreamOf, envelope, h1, h2, type RawResponse, SERVICE } from "../helpers/raw-http.js";
 import { type StartedServer, startServer } from "../helpers/server.js";
 import { testServiceImpl } from "../helpers/test-service.js";
-import { echoBytes, endStreamOf, envelope, h1, h2, type RawResponse, SERVICE } from "./raw-http.js";
 
 const PROTO = { "content-type": "application/proto", "connect-protocol-version": "1" };
 const STREAM_PROTO = { "content-type": "application/connect+proto", "connect-protocol-version": "1" };
