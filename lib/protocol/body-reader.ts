@@ -242,8 +242,9 @@ export class EnvelopeReader implements AsyncIterator<Envelope> {
     });
   }
 
-  /** Stops reading: the consumer will take no more messages. */
+  /** Stops reading: the consumer will take no more messages, not even those already decoded. */
   return(): Promise<IteratorResult<Envelope>> {
+    this.queue.length = 0;
     if (!this.ended && !this.error) {
       this.ended = true;
       this.detach();
