@@ -1,7 +1,6 @@
 import { kMaxLength } from "node:buffer";
-import type { OutgoingHttpHeaders } from "node:http";
 import * as tls from "node:tls";
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import {
   compressionsOption,
@@ -11,19 +10,13 @@ import {
   objectOption,
   optionError,
 } from "../options.js";
-import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
+import type { JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
-import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
-import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
-import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
-import { CallContext } from "./context.js";
-import { serveGrpc } from "./grpc.js";
-import { serveGrpcWeb } from "./grpc-web.js";
+import type { ServerCall, ServerOptions } from "./call.js";
 import type { Interceptor } from "./interceptor.js";
-import { requestBodySource } from "./request-body.js";
-import { createResponseAdapter, type ResponseAdapter } from "./response.js";
-import { ConnectRouter, type MethodEntry } from "./router.js";
+import { MethodRoute } from "./route.js";
+import { ConnectRouter } from "./router.js";
 import { addGracefulShutdown } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
@@ -104,41 +97,6 @@ function disableNagleOnTls(server: object): void {
   server.on("secureConnection", (socket: tls.TLSSocket) => socket.setNoDelay(true));
 }
 
-/** Fastify's own store of reply headers, found once; undefined if a Fastify version hides it. */
-let replyHeaderStore: symbol | undefined | null = null;
-
-/**
- * The headers hooks set on a reply, or undefined when there are none (the
- * usual case). `reply.getHeaders()` copies two objects on every call, so the
- * store Fastify's `reply.header()` writes to is looked at first.
- */
-function replyHeaders(reply: FastifyReply): OutgoingHttpHeaders | undefined {
-  if (replyHeaderStore === null) {
-    replyHeaderStore = Object.getOwnPropertySymbols(reply).find((s) => s.description === "fastify.reply.headers");
-  }
-  if (replyHeaderStore !== undefined) {
-    const own = (reply as unknown as Record<symbol, object>)[replyHeaderStore];
-    let any = false;
-    for (const _ in own) {
-      any = true;
-      break;
-    }
-    if (!any) return undefined;
-  }
-  const h = reply.getHeaders();
-  for (const _ in h) return h as OutgoingHttpHeaders;
-  return undefined;
-}
-
-/** Answers a request that never became a call (405, 415, 505): plain HTTP with a short text body. */
-function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingHttpHeaders, message: string): void {
-  const body = Buffer.from(message);
-  headers["content-type"] = "text/plain; charset=utf-8";
-  headers["content-length"] = body.byteLength;
-  adapter.head(status, headers);
-  adapter.end(body);
-}
-
 const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fastify, opts) => {
   const options = { ...resolveOptions(opts), silent: hasNullLogger(fastify) };
   const router = new ConnectRouter(opts.interceptors ?? []);
@@ -156,110 +114,12 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
       method: ROUTE_METHODS,
       url: `/${entry.method.parent.typeName}/${entry.method.name}`,
       exposeHeadRoute: false,
-      handler: routeHandler(entry, options, inFlight),
+      handler: new MethodRoute(entry, options, inFlight).handle,
     });
   }
 
   addGracefulShutdown(fastify, inFlight, options.shutdownGraceMs);
 };
-
-function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<ServerCall>) {
-  const method = entry.method;
-  const idempotent = method.idempotency === 1; // NO_SIDE_EFFECTS
-  const allow = idempotent ? "GET, POST" : "POST";
-  const codecs = new Map<CodecName, MethodCodec>();
-  const codecFor = (name: CodecName): MethodCodec => {
-    let c = codecs.get(name);
-    if (!c) {
-      c = {
-        input: createCodec(method.input, name, options.json),
-        output: createCodec(method.output, name, options.json),
-      };
-      codecs.set(name, c);
-    }
-    return c;
-  };
-  const newCall = (
-    request: FastifyRequest,
-    adapter: ResponseAdapter,
-    protocol: ProtocolName,
-    codec: CodecName,
-    httpMethod: string,
-  ) =>
-    new ServerCall(
-      entry,
-      new CallContext(method, protocol, httpMethod, request),
-      adapter,
-      requestBodySource(request.raw),
-      request,
-      options,
-      codecFor(codec),
-      inFlight,
-    );
-  const unaryMethod = method.methodKind === "unary";
-  // Every content-type this method accepts, for 415 answers.
-  const acceptPost = supportedContentTypes
-    .filter((t) => {
-      const ct = parseContentType(t);
-      return ct && (ct.protocol !== "connect" || ct.streaming !== unaryMethod);
-    })
-    .join(", ");
-
-  return function handle(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): void {
-    // Headers the app's hooks set (CORS, say) would be lost once the reply is hijacked; carry them over.
-    const hookHeaders = replyHeaders(reply);
-    reply.hijack();
-    const adapter = createResponseAdapter(request.raw, reply.raw, hookHeaders);
-    const httpMethod = request.raw.method ?? "";
-    if (httpMethod === "POST") {
-      const ct = parseContentType(request.headers["content-type"]);
-      // Connect picks unary or streaming framing by content-type, and it must match the method.
-      if (!ct || (ct.protocol === "connect" && ct.streaming === unaryMethod)) {
-        rejectHttp(
-          adapter,
-          415,
-          { "accept-post": acceptPost },
-          `unsupported content-type "${request.headers["content-type"] ?? ""}"; expected ${acceptPost}`,
-        );
-        return;
-      }
-      switch (ct.protocol) {
-        case "connect": {
-          const call = newCall(request, adapter, "connect", ct.codec, httpMethod);
-          void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
-          return;
-        }
-        case "grpc":
-          // gRPC needs HTTP trailers, which only HTTP/2 gives us here (connect-go answers the same).
-          if (adapter.httpVersion !== 2) {
-            rejectHttp(adapter, 505, {}, "gRPC requires HTTP/2; use gRPC-Web or Connect over HTTP/1.1");
-            return;
-          }
-          void serveGrpc(newCall(request, adapter, "grpc", ct.codec, httpMethod));
-          return;
-        case "grpc-web":
-          void serveGrpcWeb(newCall(request, adapter, "grpc-web", ct.codec, httpMethod), ct.text);
-          return;
-      }
-    }
-    if (httpMethod === "GET" && idempotent) {
-      const query = parseGetQuery(request.raw.url ?? "");
-      const codec = query.encoding;
-      if (codec !== "proto" && codec !== "json") {
-        rejectHttp(
-          adapter,
-          415,
-          {},
-          `unsupported message encoding "${codec ?? ""}" in query parameter "encoding"; expected "proto" or "json"`,
-        );
-        return;
-      }
-      void serveConnectUnary(newCall(request, adapter, "connect", codec, httpMethod), query);
-      return;
-    }
-    rejectHttp(adapter, 405, { allow }, `method ${httpMethod} is not allowed; use ${allow.replace(", ", " or ")}`);
-  };
-}
 
 /**
  * The Fastify plugin: serves Connect (and, on the same routes, gRPC and

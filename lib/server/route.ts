@@ -1,0 +1,168 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { type CodecName, createCodec } from "../protocol/codec.js";
+import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
+import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
+import { CallContext } from "./context.js";
+import { serveGrpc } from "./grpc.js";
+import { serveGrpcWeb } from "./grpc-web.js";
+import { requestBodySource } from "./request-body.js";
+import { createResponseAdapter, type ResponseAdapter } from "./response.js";
+import type { MethodEntry } from "./router.js";
+
+/** Fastify's own store of reply headers, found once; undefined if a Fastify version hides it. */
+let replyHeaderStore: symbol | undefined | null = null;
+
+/**
+ * The headers hooks set on a reply, or undefined when there are none (the
+ * usual case). `reply.getHeaders()` copies two objects on every call, so the
+ * store Fastify's `reply.header()` writes to is looked at first.
+ */
+function replyHeaders(reply: FastifyReply): OutgoingHttpHeaders | undefined {
+  if (replyHeaderStore === null) {
+    replyHeaderStore = Object.getOwnPropertySymbols(reply).find((s) => s.description === "fastify.reply.headers");
+  }
+  if (replyHeaderStore !== undefined) {
+    const own = (reply as unknown as Record<symbol, object>)[replyHeaderStore];
+    let any = false;
+    for (const _ in own) {
+      any = true;
+      break;
+    }
+    if (!any) return undefined;
+  }
+  const h = reply.getHeaders();
+  for (const _ in h) return h as OutgoingHttpHeaders;
+  return undefined;
+}
+
+/** Answers a request that never became a call (405, 415, 505): plain HTTP with a short text body. */
+function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingHttpHeaders, message: string): void {
+  const body = Buffer.from(message);
+  headers["content-type"] = "text/plain; charset=utf-8";
+  headers["content-length"] = body.byteLength;
+  adapter.head(status, headers);
+  adapter.end(body);
+}
+
+/**
+ * One method's route handler: the checks made once before any protocol code
+ * runs (405 for the HTTP method, 415 for the content-type, 505 for gRPC over
+ * HTTP/1.1), then the protocol the content-type names.
+ */
+export class MethodRoute {
+  private readonly codecs = new Map<CodecName, MethodCodec>();
+  private readonly idempotent: boolean;
+  private readonly allow: string;
+  private readonly unary: boolean;
+  /** Every content-type this method accepts, for 415 answers. */
+  private readonly acceptPost: string;
+
+  constructor(
+    private readonly entry: MethodEntry,
+    private readonly options: ServerOptions,
+    private readonly inFlight: Set<ServerCall>,
+  ) {
+    this.idempotent = entry.method.idempotency === 1; // NO_SIDE_EFFECTS
+    this.allow = this.idempotent ? "GET, POST" : "POST";
+    this.unary = entry.method.methodKind === "unary";
+    this.acceptPost = supportedContentTypes
+      .filter((t) => {
+        const ct = parseContentType(t);
+        return ct && (ct.protocol !== "connect" || ct.streaming !== this.unary);
+      })
+      .join(", ");
+  }
+
+  /** The Fastify handler: takes the raw response over, then serves the call or refuses the request. */
+  readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
+    // Headers the app's hooks set (CORS, say) would be lost once the reply is hijacked; carry them over.
+    const hookHeaders = replyHeaders(reply);
+    reply.hijack();
+    const adapter = createResponseAdapter(request.raw, reply.raw, hookHeaders);
+    const httpMethod = request.raw.method ?? "";
+    if (httpMethod === "POST") this.post(request, adapter);
+    else if (httpMethod === "GET" && this.idempotent) this.get(request, adapter);
+    else {
+      const allowed = this.allow.replace(", ", " or ");
+      rejectHttp(adapter, 405, { allow: this.allow }, `method ${httpMethod} is not allowed; use ${allowed}`);
+    }
+  };
+
+  private post(request: FastifyRequest, adapter: ResponseAdapter): void {
+    const ct = parseContentType(request.headers["content-type"]);
+    // Connect picks unary or streaming framing by content-type, and it must match the method.
+    if (!ct || (ct.protocol === "connect" && ct.streaming === this.unary)) {
+      const got = request.headers["content-type"] ?? "";
+      rejectHttp(
+        adapter,
+        415,
+        { "accept-post": this.acceptPost },
+        `unsupported content-type "${got}"; expected ${this.acceptPost}`,
+      );
+      return;
+    }
+    switch (ct.protocol) {
+      case "connect": {
+        const call = this.call(request, adapter, "connect", ct.codec);
+        void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
+        return;
+      }
+      case "grpc":
+        // gRPC needs HTTP trailers, which only HTTP/2 gives us here (connect-go answers the same).
+        if (adapter.httpVersion !== 2) {
+          rejectHttp(adapter, 505, {}, "gRPC requires HTTP/2; use gRPC-Web or Connect over HTTP/1.1");
+          return;
+        }
+        void serveGrpc(this.call(request, adapter, "grpc", ct.codec));
+        return;
+      case "grpc-web":
+        void serveGrpcWeb(this.call(request, adapter, "grpc-web", ct.codec), ct.text);
+        return;
+    }
+  }
+
+  /** A Connect GET request (Connect protocol, "Unary-Get-Request"): the message is in the query. */
+  private get(request: FastifyRequest, adapter: ResponseAdapter): void {
+    const query = parseGetQuery(request.raw.url ?? "");
+    const codec = query.encoding;
+    if (codec !== "proto" && codec !== "json") {
+      rejectHttp(
+        adapter,
+        415,
+        {},
+        `unsupported message encoding "${codec ?? ""}" in query parameter "encoding"; expected "proto" or "json"`,
+      );
+      return;
+    }
+    void serveConnectUnary(this.call(request, adapter, "connect", codec), query);
+  }
+
+  private call(request: FastifyRequest, adapter: ResponseAdapter, protocol: ProtocolName, codec: CodecName) {
+    const { entry, options } = this;
+    return new ServerCall(
+      entry,
+      new CallContext(entry.method, protocol, request.raw.method ?? "", request),
+      adapter,
+      requestBodySource(request.raw),
+      request,
+      options,
+      this.codec(codec),
+      this.inFlight,
+    );
+  }
+
+  private codec(name: CodecName): MethodCodec {
+    let c = this.codecs.get(name);
+    if (!c) {
+      const { method } = this.entry;
+      c = {
+        input: createCodec(method.input, name, this.options.json),
+        output: createCodec(method.output, name, this.options.json),
+      };
+      this.codecs.set(name, c);
+    }
+    return c;
+  }
+}
