@@ -47,10 +47,12 @@ const grpcWebWire = grpcFamilyWire(
   FLAG_TRAILERS,
 );
 
+/** A unary gRPC-Web call. */
 export function grpcWebUnary(call: ClientCall, req: ClientUnaryRequest): Promise<ClientUnaryResponse> {
   return runEnvelopedUnary(grpcWebWire, call, req);
 }
 
+/** A streaming gRPC-Web call (over HTTP/1.1, bidi is half duplex). */
 export function grpcWebStream(call: ClientCall, req: ClientStreamRequest): Promise<ClientStreamResponse> {
   return runEnveloped(grpcWebWire, call, req);
 }

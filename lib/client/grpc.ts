@@ -76,10 +76,12 @@ const grpcWire = grpcFamilyWire(
   0,
 );
 
+/** A unary gRPC call. */
 export function grpcUnary(call: ClientCall, req: ClientUnaryRequest): Promise<ClientUnaryResponse> {
   return runEnvelopedUnary(grpcWire, call, req);
 }
 
+/** A streaming gRPC call, full duplex. */
 export function grpcStream(call: ClientCall, req: ClientStreamRequest): Promise<ClientStreamResponse> {
   return runEnveloped(grpcWire, call, req);
 }

@@ -16,10 +16,12 @@ interface ClientRequestCommon {
   /** The deadline the call sends, if any. */
   readonly timeoutMs: number | undefined;
 }
+/** The request of a call the client makes, unary: one message. */
 export interface ClientUnaryRequest extends ClientRequestCommon {
   readonly stream: false;
   readonly message: unknown;
 }
+/** The request of a call the client makes, of any streaming kind: messages as an async iterable. */
 export interface ClientStreamRequest extends ClientRequestCommon {
   readonly stream: true;
   readonly message: AsyncIterable<unknown>;
@@ -31,10 +33,12 @@ interface ClientResponseCommon {
   /** For a stream, filled in when the last message has been read. */
   readonly trailer: Headers;
 }
+/** The response of a unary call: one message. */
 export interface ClientUnaryResponse extends ClientResponseCommon {
   readonly stream: false;
   readonly message: unknown;
 }
+/** The response of a streaming call: messages as an async iterable. */
 export interface ClientStreamResponse extends ClientResponseCommon {
   readonly stream: true;
   readonly message: AsyncIterable<unknown>;

@@ -96,6 +96,7 @@ export interface TransportOptions {
   http2?: Http2SessionOptions;
 }
 
+/** Options of `createConnectTransport`: those of every transport, and Connect GET. */
 export interface ConnectTransportOptions extends TransportOptions {
   /** Sends unary calls of methods marked `idempotency_level = NO_SIDE_EFFECTS` as cacheable GET requests. */
   useHttpGet?: boolean;

@@ -14,6 +14,7 @@ import {
 import { Code } from "./code.js";
 import { ConnectError } from "./error.js";
 
+/** The two message formats: protobuf binary and protobuf JSON. */
 export type CodecName = "proto" | "json";
 
 /** Options for the JSON codec, passed to @bufbuild/protobuf. */
@@ -51,6 +52,7 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The protobuf binary codec of a message type. */
 export function createProtoCodec<Desc extends DescMessage>(desc: Desc): Codec<Desc> {
   return {
     name: "proto",
@@ -90,6 +92,7 @@ function fileRegistry(file: DescFile): ReturnType<typeof createRegistry> {
   return r;
 }
 
+/** The protobuf JSON codec of a message type. */
 export function createJsonCodec<Desc extends DescMessage>(desc: Desc, options: JsonOptions = {}): Codec<Desc> {
   // Unknown fields are ignored by default, as connect-go does: a newer peer's
   // extra fields must not break an older one.
@@ -122,6 +125,7 @@ export function createJsonCodec<Desc extends DescMessage>(desc: Desc, options: J
   };
 }
 
+/** The codec of a message type in the named format. */
 export function createCodec<Desc extends DescMessage>(desc: Desc, name: CodecName, json?: JsonOptions): Codec<Desc> {
   return name === "proto" ? createProtoCodec(desc) : createJsonCodec(desc, json);
 }

@@ -40,11 +40,14 @@ function fromZlib(name: string, compress: ZlibFn, decompress: ZlibFn): Compressi
   };
 }
 
+/** gzip (RFC 1952), the compression every gRPC and Connect peer supports. */
 export const gzip = fromZlib("gzip", zlib.gzip, zlib.gunzip);
+/** deflate: zlib-wrapped DEFLATE (RFC 1950), as HTTP's "deflate" coding is. */
 export const deflate = fromZlib("deflate", zlib.deflate, zlib.inflate);
 // Brotli's default quality (11) costs ~100 ms per MiB; 4 compresses about as well as gzip at a fraction of that.
 const brotliCompressFast: ZlibFn = (buf, _options, cb) =>
   zlib.brotliCompress(buf, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }, cb);
+/** Brotli (RFC 7932), named "br" on the wire. */
 export const brotli = fromZlib("br", brotliCompressFast, zlib.brotliDecompress);
 
 /** Every compression this library implements, in the order it prefers them. */

@@ -2,6 +2,7 @@ import { Code } from "./code.js";
 import type { CodecName } from "./codec.js";
 import { ConnectError } from "./error.js";
 
+/** The three wire protocols served on every route. */
 export type ProtocolName = "connect" | "grpc" | "grpc-web";
 
 /** What a request's content-type says about the call. */

@@ -23,13 +23,16 @@ export interface IncomingDetail {
   debug?: unknown;
 }
 
+/** An error detail: one to send, or one received. */
 export type ErrorDetail = OutgoingDetail | IncomingDetail;
 
+/** Options of `new ConnectError(message, code, options)`. */
 export interface ConnectErrorOptions {
   /** Headers (or trailers) sent with the error. */
   metadata?: HeadersInit;
   /** Messages that describe the error further. */
   details?: ErrorDetail[];
+  /** The error that caused this one: kept for logs, never sent. */
   cause?: unknown;
 }
 

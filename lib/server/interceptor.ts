@@ -14,10 +14,12 @@ interface RequestCommon {
   readonly signal: AbortSignal;
   readonly context: HandlerContext;
 }
+/** The request of a call the server handles, unary: one message. */
 export interface UnaryRequest extends RequestCommon {
   readonly stream: false;
   readonly message: unknown;
 }
+/** The request of a call the server handles, of any streaming kind: messages as an async iterable. */
 export interface StreamRequest extends RequestCommon {
   readonly stream: true;
   readonly message: AsyncIterable<unknown>;
@@ -28,10 +30,12 @@ interface ResponseCommon {
   readonly header: Headers;
   readonly trailer: Headers;
 }
+/** The response of a unary call: one message. */
 export interface UnaryResponse extends ResponseCommon {
   readonly stream: false;
   readonly message: unknown;
 }
+/** The response of a streaming call: messages as an async iterable. */
 export interface StreamResponse extends ResponseCommon {
   readonly stream: true;
   readonly message: AsyncIterable<unknown>;

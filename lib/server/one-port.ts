@@ -5,6 +5,7 @@ import * as net from "node:net";
 /** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113, 3.4). */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** Options of `onePortServerFactory`: each side's Node server options. */
 export interface OnePortServerOptions {
   /** Options for the HTTP/1.1 side (node:http). */
   http1?: http.ServerOptions;
