@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import {
   create,
   createRegistry,
@@ -113,11 +114,11 @@ export function createJsonCodec<Desc extends DescMessage>(desc: Desc, options: J
     decode(bytes) {
       try {
         // An empty body is the empty message, as connect-go accepts it.
-        const text =
-          bytes.byteLength === 0
-            ? "{}"
-            : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
-        return fromJsonString(desc, text, read);
+        if (bytes.byteLength === 0) return fromJsonString(desc, "{}", read);
+        const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        // JSON is UTF-8 (RFC 8259 section 8.1), and toString would turn bad bytes into U+FFFD silently.
+        if (!isUtf8(buf)) throw new Error("invalid UTF-8");
+        return fromJsonString(desc, buf.toString("utf8"), read);
       } catch (e) {
         throw decodeFailed(desc, "JSON", e);
       }

@@ -142,6 +142,23 @@ t.test("JSON codec: bad JSON is invalid_argument naming the type", async (t) => 
   }
 });
 
+t.test("JSON codec: bytes that are not UTF-8 are invalid_argument, not replaced (RFC 8259 section 8.1)", async (t) => {
+  const codec = createJsonCodec(EchoRequestSchema);
+  const cases = [
+    Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xc3]), Buffer.from('"}')]), // a cut 2-byte sequence
+    Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), // a UTF-16 surrogate
+  ];
+  for (const bad of cases) {
+    t.throws(
+      () => codec.decode(bad),
+      { name: "ConnectError", code: Code.InvalidArgument, message: /from JSON: invalid UTF-8/ },
+      bad.toString("hex"),
+    );
+  }
+  t.equal(codec.decode(Buffer.from('{"text":"h\u00e9llo ✓"}')).text, "héllo ✓", "valid UTF-8 and escapes still decode");
+});
+
 t.test("JSON codec decodes a subarray of a larger buffer", async (t) => {
   const whole = Buffer.from('xxxx{"text":"mid"}yyyy');
   const back = createJsonCodec(EchoRequestSchema).decode(whole.subarray(4, whole.length - 4));
