@@ -3,7 +3,7 @@ import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbui
 import { Code } from "../protocol/code.js";
 import type { Codec } from "../protocol/codec.js";
 import type { Compression, CompressionRegistry } from "../protocol/compression.js";
-import { ConnectError } from "../protocol/error.js";
+import { asConnectError, ConnectError } from "../protocol/error.js";
 import { appendHeaders, type HeadersInit } from "../protocol/headers.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
 import type { HttpClient, HttpExchange } from "./exchange.js";
@@ -100,7 +100,8 @@ export interface TransportConfig {
 
 /** Something other than a ConnectError thrown inside a call, kept readable for the caller. */
 export function toCallError(e: unknown, code = Code.Internal): ConnectError {
-  if (e instanceof ConnectError) return e;
+  const known = asConnectError(e);
+  if (known) return known;
   if (e instanceof Error && e.name === "AbortError") return ConnectError.from(e);
   return new ConnectError(e instanceof Error ? e.message : String(e), code, { cause: e });
 }

@@ -4,14 +4,17 @@ import * as tls from "node:tls";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { compressionsOption, functionsOption, intOption, objectOption, optionError } from "../options.js";
+import { codeToString } from "../protocol/code.js";
 import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
+import { callLogPolicy, logCallCompleted } from "./call-log.js";
 import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
 import { CallContext } from "./context.js";
 import { serveGrpc } from "./grpc.js";
 import { base64Response, serveGrpcWeb } from "./grpc-web.js";
+import { hookErrorToConnectError, requestWire, writeErrorResponse } from "./hook-errors.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
 import { ConnectRouter, type Interceptor, type MethodEntry } from "./router.js";
@@ -42,6 +45,14 @@ export interface FastifyConnectRpcOptions {
   maxTimeoutMs?: number;
   /** On `fastify.close()`, how long in-flight calls may run before they are aborted. Default 5000 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Whether each call writes one `rpc completed` line (rpc, protocol, code,
+   * durationMs) through `request.log` at info level. Left out, the line
+   * follows Fastify's `disableRequestLogging` (a boolean, or a function of the
+   * request) like Fastify's own request lines; `true` or `false` decides alone.
+   * The plugin's `logLevel` register option filters it like any request log.
+   */
+  logCalls?: boolean;
 }
 
 const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024;
@@ -54,7 +65,7 @@ const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 /** Validates the options and fills in defaults; a bad option names itself. */
 export function resolveOptions(
   opts: FastifyConnectRpcOptions,
-): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
+): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number } {
   const o = opts as unknown as Record<string, unknown>;
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
@@ -62,6 +73,9 @@ export function resolveOptions(
   functionsOption(o, "interceptors");
   if (opts.requireConnectProtocolHeader !== undefined && typeof opts.requireConnectProtocolHeader !== "boolean") {
     throw optionError("requireConnectProtocolHeader", "a boolean", opts.requireConnectProtocolHeader);
+  }
+  if (opts.logCalls !== undefined && typeof opts.logCalls !== "boolean") {
+    throw optionError("logCalls", "a boolean", opts.logCalls);
   }
   return {
     readMaxBytes: intOption(o, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
@@ -73,15 +87,6 @@ export function resolveOptions(
     maxTimeoutMs: intOption(o, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
     shutdownGraceMs: intOption(o, "shutdownGraceMs", 0, 2 ** 31 - 1, DEFAULT_SHUTDOWN_GRACE_MS),
   };
-}
-
-/**
- * Fastify without a logger uses a null logger whose `child()` is itself and
- * which has no level; per-call log lines are then skipped, not built.
- */
-function hasNullLogger(fastify: FastifyInstance): boolean {
-  const log = fastify.log as FastifyInstance["log"] & { level?: string };
-  return log.level === undefined && log.child({}) === log;
 }
 
 const tunedServers = new WeakSet<object>();
@@ -133,7 +138,7 @@ function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingH
 }
 
 const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fastify, opts) => {
-  const options = { ...resolveOptions(opts), silent: hasNullLogger(fastify) };
+  const options = { ...resolveOptions(opts), logCall: callLogPolicy(fastify, opts.logCalls) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
 
@@ -141,6 +146,9 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   // body is left unread so each protocol can stream it.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser("*", (_req, _payload, done) => done(null));
+  // Scoped to our routes as well: a hook's error becomes an RPC error, while
+  // the app's REST routes keep their own error handler.
+  fastify.setErrorHandler(hookErrorHandler(options));
   disableNagleOnTls(fastify.server);
 
   const inFlight = new Set<ServerCall>();
@@ -155,6 +163,22 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
 
   addGracefulShutdown(fastify, inFlight, options.shutdownGraceMs);
 };
+
+/** Answers an error raised before our handler ran (a hook's, or Fastify's) in the request's protocol. */
+function hookErrorHandler(options: ServerOptions) {
+  return function onHookError(this: FastifyInstance, e: Error, request: FastifyRequest, reply: FastifyReply): void {
+    const { error, serverFault } = hookErrorToConnectError(e);
+    const rpc = (request.routeOptions.url ?? request.url).split("?")[0].split("/").slice(-2).join("/");
+    if (serverFault) request.log.error({ err: e, rpc }, "request hook failed");
+    const hookHeaders = replyHeaders(reply);
+    reply.hijack();
+    const wire = requestWire(request);
+    writeErrorResponse(createResponseAdapter(request.raw, reply.raw, hookHeaders), wire, error);
+    if (options.logCall(request)) {
+      logCallCompleted(request, rpc, wire?.protocol ?? "connect", codeToString(error.code), reply.elapsedTime);
+    }
+  };
+}
 
 function routeHandler(entry: MethodEntry, options: ServerOptions, inFlight: Set<ServerCall>) {
   const method = entry.method;

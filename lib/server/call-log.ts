@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ProtocolName } from "../protocol/content-type.js";
+
+/** Whether a request's call writes its "rpc completed" line. */
+export type CallLogPolicy = (request: FastifyRequest) => boolean;
+
+const always: CallLogPolicy = () => true;
+const never: CallLogPolicy = () => false;
+
+/**
+ * Fastify without a logger uses a null logger whose `child()` is itself and
+ * which has no level; per-call log lines are then skipped, not built.
+ */
+function hasNullLogger(fastify: FastifyInstance): boolean {
+  const log = fastify.log as FastifyInstance["log"] & { level?: string };
+  return log.level === undefined && log.child({}) === log;
+}
+
+/**
+ * When calls are logged. `logCalls: true` or `false` decides alone; left out,
+ * the line is a per-request log line like Fastify's own, so Fastify's
+ * `disableRequestLogging` (a boolean, or a function of the request) turns it
+ * off too. The route's log level (the `logLevel` register option) filters it
+ * like any `request.log` line.
+ */
+export function callLogPolicy(fastify: FastifyInstance, logCalls: boolean | undefined): CallLogPolicy {
+  if (logCalls === false || hasNullLogger(fastify)) return never;
+  if (logCalls === true) return always;
+  const disabled = (fastify.initialConfig as { disableRequestLogging?: unknown }).disableRequestLogging;
+  if (typeof disabled === "function") return (request) => !disabled(request);
+  return disabled === true ? never : always;
+}
+
+/** The one line a finished call writes: its rpc, protocol, status code name and duration. */
+export function logCallCompleted(
+  request: FastifyRequest,
+  rpc: string,
+  protocol: ProtocolName,
+  code: string,
+  durationMs: number,
+): void {
+  request.log.info({ rpc, protocol, code, durationMs: Math.round(durationMs * 1000) / 1000 }, "rpc completed");
+}
