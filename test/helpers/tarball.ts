@@ -11,17 +11,46 @@ import type { Test } from "tap";
 const exec = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** The environment of a user's shell: none of the npm_* variables `npm test` sets for its scripts. */
+/**
+ * The environment of a user's shell: nothing that points into this repository
+ * (the npm_* variables and PATH entries `npm test` adds, tap's NODE_OPTIONS),
+ * and npm told to use its warm cache first.
+ */
 export function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const repo = root.replace(/\/$/, "");
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
-  return { ...env, ...extra };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^npm_/i.test(k) || /^_?TAP/i.test(k) || k === "NODE_OPTIONS") continue;
+    if (k === "PATH")
+      env.PATH = v
+        .split(":")
+        .filter((p) => p !== repo && !p.startsWith(`${repo}/`))
+        .join(":");
+    else if (!v.includes(repo)) env[k] = v;
+  }
+  return {
+    ...env,
+    npm_config_prefer_offline: "true",
+    npm_config_audit: "false",
+    npm_config_fund: "false",
+    npm_config_update_notifier: "false",
+    ...extra,
+  };
 }
+
+/**
+ * A shell prelude that drops what tap's process tracking (@tapjs/processinfo)
+ * adds to every process spawned from a test (NODE_OPTIONS with its loader
+ * from this repository, _TAPJS_* variables): it patches spawn, so the
+ * environment passed in cannot keep them out.
+ */
+export const CLEAN_SHELL =
+  "for v in $(env | grep -o '^_TAPJS_[A-Za-z0-9_]*'); do unset \"$v\"; done; unset NODE_OPTIONS; ";
 
 /** Runs a shell command line in `cwd`, as a user would type it; rejects with its output when it fails. */
 export async function sh(cwd: string, command: string, env = userEnv()): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await exec("sh", ["-c", command], { cwd, env, maxBuffer: 16 * 1024 * 1024 });
+    return await exec("sh", ["-c", CLEAN_SHELL + command], { cwd, env, maxBuffer: 16 * 1024 * 1024 });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     throw new Error(`\`${command}\` failed in ${cwd}: ${err.message}\n${err.stdout ?? ""}${err.stderr ?? ""}`);
@@ -59,5 +88,5 @@ export async function packLibrary(t: Test): Promise<string> {
   return join(dest, stdout.trim().split("\n").pop() ?? "");
 }
 
-/** npm install in a user's app: the warm cache first, the registry for what it lacks. */
-export const NPM_INSTALL = "npm install --prefer-offline --no-audit --no-fund";
+/** npm install in a user's app (userEnv adds the warm cache first, the registry for what it lacks). */
+export const NPM_INSTALL = "npm install";
