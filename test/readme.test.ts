@@ -22,7 +22,10 @@ async function region(path: string, name: string): Promise<string> {
   const start = text.indexOf(`// #region ${name}\n`);
   const end = text.indexOf(`// #endregion ${name}`);
   if (start < 0 || end < 0) throw new Error(`${path} has no region "${name}"`);
-  const lines = text.slice(start + `// #region ${name}\n`.length, end).trimEnd().split("\n");
+  const lines = text
+    .slice(start + `// #region ${name}\n`.length, end)
+    .trimEnd()
+    .split("\n");
   // A region inside a function (a test, say) is shown without its indentation.
   const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
   return lines.map((l) => l.slice(indent)).join("\n");
