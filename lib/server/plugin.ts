@@ -49,7 +49,8 @@ export interface FastifyConnectRpcOptions {
    * Whether each call writes one `rpc completed` line (rpc, protocol, code,
    * durationMs) through `request.log` at info level. Left out, the line
    * follows Fastify's `disableRequestLogging` (a boolean, or a function of the
-   * request) like Fastify's own request lines; `true` or `false` decides alone.
+   * request) or `logController` like Fastify's own request lines; `true` or
+   * `false` decides alone.
    * The plugin's `logLevel` register option filters it like any request log.
    */
   logCalls?: boolean;
@@ -170,6 +171,8 @@ function hookErrorHandler(options: ServerOptions) {
     const { error, serverFault } = hookErrorToConnectError(e);
     const rpc = (request.routeOptions.url ?? request.url).split("?")[0].split("/").slice(-2).join("/");
     if (serverFault) request.log.error({ err: e, rpc }, "request hook failed");
+    // A hook that already answered (reply.send, then threw) keeps its answer.
+    if (reply.sent || reply.raw.headersSent) return;
     const hookHeaders = replyHeaders(reply);
     reply.hijack();
     const wire = requestWire(request);
