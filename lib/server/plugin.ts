@@ -171,8 +171,6 @@ function hookErrorHandler(options: ServerOptions) {
     const { error, serverFault } = hookErrorToConnectError(e);
     const rpc = (request.routeOptions.url ?? request.url).split("?")[0].split("/").slice(-2).join("/");
     if (serverFault) request.log.error({ err: e, rpc }, "request hook failed");
-    // A hook that already answered (reply.send, then threw) keeps its answer.
-    if (reply.sent || reply.raw.headersSent) return;
     const hookHeaders = replyHeaders(reply);
     reply.hijack();
     const wire = requestWire(request);
