@@ -13,6 +13,7 @@ import {
   createGrpcTransport as createEsGrpcTransport,
   createGrpcWebTransport as createEsGrpcWebTransport,
 } from "@connectrpc/connect-node";
+import sensible from "@fastify/sensible";
 import * as grpc from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance } from "fastify";
 import t, { type Test } from "tap";
@@ -233,6 +234,43 @@ t.test("Fastify errors with a statusCode get the Connect spec's code for that st
   }
   const leaked = s.logs.filter((l) => (l.err as { message?: string } | undefined)?.message?.includes("status-50"));
   t.ok(leaked.length > 0, "5xx errors are logged on the server");
+});
+
+t.test("@fastify/sensible's httpErrors and reply helpers in hooks become RPC errors", async (t) => {
+  const s = await startServer({
+    http2: true,
+    async setup(app) {
+      await app.register(sensible);
+      app.addHook("onRequest", async (request, reply) => {
+        switch (request.headers["x-sensible"]) {
+          case "throw-401":
+            throw app.httpErrors.unauthorized("token expired");
+          case "throw-429":
+            throw app.httpErrors.tooManyRequests();
+          case "throw-503":
+            throw app.httpErrors.serviceUnavailable("database password rejected");
+          case "reply-403":
+            return reply.forbidden("not your account");
+        }
+      });
+    },
+  });
+  t.teardown(s.close);
+  const cases = [
+    ["throw-401", Code.Unauthenticated, "token expired"],
+    ["throw-429", Code.Unavailable, "Too Many Requests"],
+    ["throw-503", Code.Unavailable, "HTTP 503"],
+    ["reply-403", Code.PermissionDenied, "not your account"],
+  ] as const;
+  for (const [name, transport] of ourTransports(s.baseUrl, true)) {
+    t.teardown(() => transport.close());
+    const client = createClient(TestService, transport);
+    for (const [kind, code, message] of cases) {
+      const err = await rejection(client.unary({ text: "x" }, { headers: { "x-sensible": kind } }));
+      t.equal(err.code, code, `${name} ${kind}: ${Code[code]}`);
+      t.equal(err.rawMessage, message, `${name} ${kind}: ${message}`);
+    }
+  }
 });
 
 t.test("any other error is internal, without its message or stack, and logged once", async (t) => {
