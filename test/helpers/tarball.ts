@@ -75,14 +75,17 @@ export async function scratchDir(t: Test, prefix: string): Promise<string> {
 /**
  * Packs the library with `npm pack` into a scratch directory and returns the
  * tarball's path. `npm test` builds first; a dist/ older than lib/ (a single
- * test file run by hand) is rebuilt here.
+ * test file run by hand after an edit) is refused rather than rebuilt here,
+ * where two test files could rebuild it at once.
  */
 export async function packLibrary(t: Test): Promise<string> {
   const built = await stat(join(root, "dist", "index.js")).then(
     (s) => s.mtimeMs,
     () => 0,
   );
-  if (built < (await newestMtime(join(root, "lib")))) await sh(root, "npm run build");
+  if (built < (await newestMtime(join(root, "lib")))) {
+    throw new Error("dist/ is missing or older than lib/: run `npm run build` first (npm test does)");
+  }
   const dest = await scratchDir(t, "pack");
   const { stdout } = await sh(root, `npm pack --ignore-scripts --pack-destination ${dest}`);
   return join(dest, stdout.trim().split("\n").pop() ?? "");
