@@ -3,7 +3,7 @@ import type { DescMessage, DescMethod, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../protocol/code.js";
 import type { Codec } from "../protocol/codec.js";
 import type { Compression, CompressionRegistry } from "../protocol/compression.js";
-import { ConnectError } from "../protocol/error.js";
+import { asConnectError, ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
 import type { CallOptions } from "./client.js";
@@ -14,7 +14,8 @@ export const USER_AGENT = "fastify-connectrpc/0.1";
 
 /** Something other than a ConnectError thrown inside a call, kept readable for the caller. */
 export function toCallError(e: unknown, code = Code.Internal): ConnectError {
-  if (e instanceof ConnectError) return e;
+  const known = asConnectError(e);
+  if (known) return known;
   if (e instanceof Error && e.name === "AbortError") return ConnectError.from(e);
   return new ConnectError(e instanceof Error ? e.message : String(e), code, { cause: e });
 }

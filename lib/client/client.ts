@@ -1,15 +1,6 @@
-import type {
-  DescMessage,
-  DescMethod,
-  DescMethodBiDiStreaming,
-  DescMethodClientStreaming,
-  DescMethodServerStreaming,
-  DescMethodUnary,
-  DescService,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { HeadersInit } from "../protocol/headers.js";
+import type { MethodOfKind } from "../protocol/method-kind.js";
 import type { Transport } from "./transport.js";
 
 /** Options of one call. */
@@ -58,13 +49,13 @@ export type BiDiStreamingFn<I extends DescMessage, O extends DescMessage> = (
 
 /** The client function of one method, by its kind. */
 export type ClientMethod<M extends DescMethod> =
-  M extends DescMethodUnary<infer I, infer O>
+  M extends MethodOfKind<"unary", infer I, infer O>
     ? UnaryFn<I, O>
-    : M extends DescMethodServerStreaming<infer I, infer O>
+    : M extends MethodOfKind<"server_streaming", infer I, infer O>
       ? ServerStreamingFn<I, O>
-      : M extends DescMethodClientStreaming<infer I, infer O>
+      : M extends MethodOfKind<"client_streaming", infer I, infer O>
         ? ClientStreamingFn<I, O>
-        : M extends DescMethodBiDiStreaming<infer I, infer O>
+        : M extends MethodOfKind<"bidi_streaming", infer I, infer O>
           ? BiDiStreamingFn<I, O>
           : never;
 

@@ -174,6 +174,26 @@ class Http2Exchange implements HttpExchange {
   }
 }
 
+/** Node's answer when the peer's first bytes are not HTTP/2 (nghttp2's NGHTTP2_ERR_PROTO). */
+function isProtocolError(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === "ERR_HTTP2_ERROR";
+}
+
+/**
+ * A cleartext server that answered the HTTP/2 preface in HTTP/1.1: the usual
+ * cause is a Fastify app made without `http2: true` or onePortServerFactory.
+ */
+function notH2cError(authority: string, e: unknown): ConnectError {
+  const text = e instanceof Error ? e.message : String(e);
+  return new ConnectError(
+    `connection failed: ${text}: the server at http://${authority} does not speak HTTP/2 cleartext (h2c); ` +
+      "is it a plain Fastify() without http2: true or onePortServerFactory()? " +
+      'gRPC needs HTTP/2; Connect and gRPC-Web also work over HTTP/1.1 (httpVersion: "1.1")',
+    Code.Unavailable,
+    { cause: e },
+  );
+}
+
 /** Exchanges over pooled HTTP/2 sessions. */
 export class Http2Client implements HttpClient {
   constructor(
@@ -192,7 +212,7 @@ export class Http2Client implements HttpClient {
     try {
       stream = await abortable(this.sessions.request(headers, request.signal, request.noBody), request.signal);
     } catch (e) {
-      throw connectionError(e);
+      throw this.scheme === "http" && isProtocolError(e) ? notH2cError(this.authority, e) : connectionError(e);
     }
     return new Http2Exchange(stream);
   }

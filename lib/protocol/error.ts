@@ -6,7 +6,7 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { Code, codeToString } from "./code.js";
+import { Code, codeFromNumber, codeToString } from "./code.js";
 import type { HeadersInit } from "./headers.js";
 
 /** An error detail to send: a message and its descriptor (google.protobuf.Any on the wire). */
@@ -64,7 +64,8 @@ export class ConnectError extends Error {
    * `cause`.
    */
   static from(reason: unknown, code: Code = Code.Unknown): ConnectError {
-    if (reason instanceof ConnectError) return reason;
+    const known = asConnectError(reason);
+    if (known) return known;
     if (reason instanceof Error && reason.name === "AbortError") {
       return new ConnectError("operation was aborted", Code.Canceled, { cause: reason });
     }
@@ -90,6 +91,32 @@ export class ConnectError extends Error {
     }
     return found;
   }
+}
+
+/**
+ * The ConnectError that `reason` is: this class, or one of the same shape from
+ * another copy of this library or from `@connectrpc/connect` (connect-es
+ * uses the same Code numbers and the same detail forms), which is rebuilt
+ * with its code, message, metadata and details. Undefined for anything else.
+ */
+export function asConnectError(reason: unknown): ConnectError | undefined {
+  if (reason instanceof ConnectError) return reason;
+  if (!(reason instanceof Error) || reason.name !== "ConnectError") return undefined;
+  const r = reason as Error & { code?: unknown; rawMessage?: unknown; metadata?: unknown; details?: unknown };
+  const code = typeof r.code === "number" ? codeFromNumber(r.code) : undefined;
+  if (code === undefined || typeof r.rawMessage !== "string") return undefined;
+  return new ConnectError(r.rawMessage, code, {
+    metadata: r.metadata instanceof Headers ? r.metadata : undefined,
+    details: Array.isArray(r.details) ? r.details.filter(isErrorDetail) : [],
+    cause: reason,
+  });
+}
+
+function isErrorDetail(d: unknown): d is ErrorDetail {
+  if (typeof d !== "object" || d === null) return false;
+  const o = d as Record<string, unknown>;
+  if ("desc" in o) return typeof o.desc === "object" && o.desc !== null && typeof o.value === "object";
+  return typeof o.type === "string" && o.value instanceof Uint8Array;
 }
 
 function formatMessage(message: string, code: Code): string {

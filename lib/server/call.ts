@@ -4,7 +4,8 @@ import { Code, codeToString } from "../protocol/code.js";
 import type { Codec, JsonOptions } from "../protocol/codec.js";
 import type { Compression, CompressionRegistry } from "../protocol/compression.js";
 import { checkMessageSize } from "../protocol/envelope.js";
-import { ConnectError } from "../protocol/error.js";
+import { asConnectError, ConnectError } from "../protocol/error.js";
+import { type CallLogPolicy, logCallCompleted } from "./call-log.js";
 import type { CallContext } from "./context.js";
 import type { StreamResponse, UnaryResponse } from "./interceptor.js";
 import type { ResponseAdapter } from "./response.js";
@@ -19,8 +20,8 @@ export interface ServerOptions {
   json: JsonOptions;
   requireConnectProtocolHeader: boolean;
   maxTimeoutMs: number | undefined;
-  /** The app has no logger (Fastify's null logger): skip building per-call log lines. */
-  silent: boolean;
+  /** Whether a call writes its "rpc completed" line (see callLogPolicy). */
+  logCall: CallLogPolicy;
 }
 
 /** Codecs of one method in one format. */
@@ -35,6 +36,12 @@ export interface MethodCodec {
  */
 export class ServerCall {
   finished = false;
+  /**
+   * Set when the call failed before its handler could run (an app's hook
+   * threw): the protocol answers with it at once, as it would a handler's.
+   */
+  earlyError?: ConnectError;
+  /** When the call started, or 0 when it writes no log line. */
   private readonly startedAt: number;
 
   constructor(
@@ -48,7 +55,7 @@ export class ServerCall {
     private readonly inFlight: Set<ServerCall>,
   ) {
     inFlight.add(this);
-    this.startedAt = options.silent ? 0 : performance.now();
+    this.startedAt = options.logCall(request) ? performance.now() : 0;
   }
 
   /** A request header; repeated values are joined with ", ". */
@@ -71,26 +78,20 @@ export class ServerCall {
     this.finished = true;
     this.ctx.clearTimer();
     this.inFlight.delete(this);
-    if (this.options.silent) return true;
-    this.request.log.info(
-      {
-        rpc: this.rpc,
-        protocol: this.ctx.protocol,
-        code: error ? codeToString(error.code) : "ok",
-        durationMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      },
-      "rpc completed",
-    );
+    if (this.startedAt === 0) return true;
+    const code = error ? codeToString(error.code) : "ok";
+    logCallCompleted(this.request, this.rpc, this.ctx.protocol, code, performance.now() - this.startedAt);
     return true;
   }
 
   /**
    * The error to send for anything a handler (or the library) threw. A
-   * ConnectError goes as it is; anything else is logged in full and the
-   * client learns only "internal error".
+   * ConnectError (ours or connect-es's) goes as it is; anything else is
+   * logged in full and the client learns only "internal error".
    */
   wireError(e: unknown): ConnectError {
-    if (e instanceof ConnectError) return e;
+    const known = asConnectError(e);
+    if (known) return known;
     this.request.log.error({ err: e, rpc: this.rpc }, "handler failed");
     return new ConnectError("internal error", Code.Internal, { cause: e });
   }

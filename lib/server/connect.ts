@@ -153,6 +153,7 @@ export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefi
   call.ctx.setAbortHandler((error) => sendUnary(call, { error, result }));
   call.watchClientAbort();
   try {
+    if (call.earlyError) throw call.earlyError;
     call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
     result = await call.callUnary(await readUnaryRequest(call, get));
     if (call.finished) return;

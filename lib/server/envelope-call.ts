@@ -69,6 +69,7 @@ export async function serveEnveloped(
 ): Promise<void> {
   let compression: CallCompression;
   try {
+    if (call.earlyError) throw call.earlyError;
     compression = negotiate();
   } catch (e) {
     new EnvelopedResponse(call, wire, undefined, transform).end(call.wireError(e));

@@ -1,6 +1,6 @@
 import { kMaxLength } from "node:buffer";
 import * as tls from "node:tls";
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import {
   compressionsOption,
@@ -14,6 +14,7 @@ import type { JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
 import type { ServerCall, ServerOptions } from "./call.js";
+import { callLogPolicy } from "./call-log.js";
 import type { Interceptor } from "./interceptor.js";
 import { MethodRoute } from "./route.js";
 import { ConnectRouter } from "./router.js";
@@ -44,6 +45,15 @@ export interface FastifyConnectRpcOptions {
   maxTimeoutMs?: number;
   /** On `fastify.close()`, how long in-flight calls may run before they are aborted. Default 5000 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Whether each call writes one `rpc completed` line (rpc, protocol, code,
+   * durationMs) through `request.log` at info level. Left out, the line
+   * follows Fastify's `disableRequestLogging` (a boolean, or a function of the
+   * request) or `logController` like Fastify's own request lines; `true` or
+   * `false` decides alone.
+   * The plugin's `logLevel` register option filters it like any request log.
+   */
+  logCalls?: boolean;
 }
 
 const DEFAULT_COMPRESS_MIN_BYTES = 1024;
@@ -55,13 +65,16 @@ const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 /** Validates the options and fills in defaults; a bad option names itself. */
 export function resolveOptions(
   opts: FastifyConnectRpcOptions,
-): Omit<ServerOptions, "silent"> & { shutdownGraceMs: number } {
+): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number } {
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
   objectOption(opts, "jsonOptions");
   functionsOption(opts, "interceptors");
   if (opts.requireConnectProtocolHeader !== undefined && typeof opts.requireConnectProtocolHeader !== "boolean") {
     throw optionError("requireConnectProtocolHeader", "a boolean", opts.requireConnectProtocolHeader);
+  }
+  if (opts.logCalls !== undefined && typeof opts.logCalls !== "boolean") {
+    throw optionError("logCalls", "a boolean", opts.logCalls);
   }
   return {
     readMaxBytes: intOption(opts, "readMaxBytes", 1, kMaxLength, DEFAULT_READ_MAX_BYTES),
@@ -73,15 +86,6 @@ export function resolveOptions(
     maxTimeoutMs: intOption(opts, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
     shutdownGraceMs: intOption(opts, "shutdownGraceMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_GRACE_MS),
   };
-}
-
-/**
- * Fastify without a logger uses a null logger whose `child()` is itself and
- * which has no level; per-call log lines are then skipped, not built.
- */
-function hasNullLogger(fastify: FastifyInstance): boolean {
-  const log = fastify.log as FastifyInstance["log"] & { level?: string };
-  return log.level === undefined && log.child({}) === log;
 }
 
 const tunedServers = new WeakSet<object>();
@@ -98,7 +102,7 @@ function disableNagleOnTls(server: object): void {
 }
 
 const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fastify, opts) => {
-  const options = { ...resolveOptions(opts), silent: hasNullLogger(fastify) };
+  const options = { ...resolveOptions(opts), logCall: callLogPolicy(fastify, opts.logCalls) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
 
@@ -110,11 +114,15 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
 
   const inFlight = new Set<ServerCall>();
   for (const entry of router.entries) {
+    const route = new MethodRoute(entry, options, inFlight);
     fastify.route({
       method: ROUTE_METHODS,
       url: `/${entry.method.parent.typeName}/${entry.method.name}`,
       exposeHeadRoute: false,
-      handler: new MethodRoute(entry, options, inFlight).handle,
+      handler: route.handle,
+      // An app hook's error (auth, say) reaches the client as an RPC error in
+      // its protocol; the app's other routes keep their own error handler.
+      errorHandler: route.onError,
     });
   }
 

@@ -1,12 +1,18 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type CodecName, createCodec } from "../protocol/codec.js";
-import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import {
+  type ContentType,
+  type ProtocolName,
+  parseContentType,
+  supportedContentTypes,
+} from "../protocol/content-type.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
-import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
+import { type GetQuery, parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
 import { CallContext } from "./context.js";
 import { serveGrpc } from "./grpc.js";
 import { serveGrpcWeb } from "./grpc-web.js";
+import { hookErrorToConnectError } from "./hook-errors.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
 import type { MethodEntry } from "./router.js";
@@ -46,6 +52,32 @@ function rejectHttp(adapter: ResponseAdapter, status: number, headers: OutgoingH
   adapter.end(body);
 }
 
+/** Hijacks the reply: the protocols write the raw response. Headers the app's hooks set (CORS, say) go along. */
+function takeOver(request: FastifyRequest, reply: FastifyReply): ResponseAdapter {
+  const hookHeaders = replyHeaders(reply);
+  reply.hijack();
+  return createResponseAdapter(request.raw, reply.raw, hookHeaders);
+}
+
+/** Serves a call in the protocol its content-type names. */
+function serve(call: ServerCall, ct: ContentType, get: GetQuery | undefined): void {
+  switch (ct.protocol) {
+    case "connect":
+      void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, get));
+      return;
+    case "grpc":
+      void serveGrpc(call);
+      return;
+    case "grpc-web":
+      void serveGrpcWeb(call, ct.text);
+      return;
+  }
+}
+
+function rpcName(entry: MethodEntry): string {
+  return `${entry.method.parent.typeName}/${entry.method.name}`;
+}
+
 /**
  * One method's route handler: the checks made once before any protocol code
  * runs (405 for the HTTP method, 415 for the content-type, 505 for gRPC over
@@ -77,10 +109,7 @@ export class MethodRoute {
 
   /** The Fastify handler: takes the raw response over, then serves the call or refuses the request. */
   readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
-    // Headers the app's hooks set (CORS, say) would be lost once the reply is hijacked; carry them over.
-    const hookHeaders = replyHeaders(reply);
-    reply.hijack();
-    const adapter = createResponseAdapter(request.raw, reply.raw, hookHeaders);
+    const adapter = takeOver(request, reply);
     const httpMethod = request.raw.method ?? "";
     if (httpMethod === "POST") this.post(request, adapter);
     else if (httpMethod === "GET" && this.idempotent) this.get(request, adapter);
@@ -90,10 +119,34 @@ export class MethodRoute {
     }
   };
 
+  /**
+   * The route's Fastify error handler: an error raised before the handler ran
+   * (an app hook's, or Fastify's own) ends the call at once, in the protocol
+   * the request speaks, as a handler's error would (Connect JSON for a
+   * request that names none).
+   */
+  readonly onError = (e: Error, request: FastifyRequest, reply: FastifyReply): void => {
+    const { error, serverFault } = hookErrorToConnectError(e);
+    if (serverFault) request.log.error({ err: e, rpc: rpcName(this.entry) }, "request hook failed");
+    // A hook that answered itself (reply.send, then threw) keeps its answer.
+    if (reply.sent || reply.raw.headersSent) return;
+    const adapter = takeOver(request, reply);
+    const posted = request.raw.method === "POST" ? parseContentType(request.headers["content-type"]) : undefined;
+    const ct = this.accepts(posted) ? posted : undefined;
+    const call = this.call(request, adapter, ct?.protocol ?? "connect", ct?.codec ?? "json");
+    call.earlyError = error;
+    if (ct) serve(call, ct, undefined);
+    else void serveConnectUnary(call, undefined);
+  };
+
+  /** Whether a POST content-type is one of this method's: Connect's framing must match the method's kind. */
+  private accepts(ct: ContentType | undefined): ct is ContentType {
+    return ct !== undefined && !(ct.protocol === "connect" && ct.streaming === this.unary);
+  }
+
   private post(request: FastifyRequest, adapter: ResponseAdapter): void {
     const ct = parseContentType(request.headers["content-type"]);
-    // Connect picks unary or streaming framing by content-type, and it must match the method.
-    if (!ct || (ct.protocol === "connect" && ct.streaming === this.unary)) {
+    if (!this.accepts(ct)) {
       const got = request.headers["content-type"] ?? "";
       rejectHttp(
         adapter,
@@ -103,24 +156,12 @@ export class MethodRoute {
       );
       return;
     }
-    switch (ct.protocol) {
-      case "connect": {
-        const call = this.call(request, adapter, "connect", ct.codec);
-        void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, undefined));
-        return;
-      }
-      case "grpc":
-        // gRPC needs HTTP trailers, which only HTTP/2 gives us here (connect-go answers the same).
-        if (adapter.httpVersion !== 2) {
-          rejectHttp(adapter, 505, {}, "gRPC requires HTTP/2; use gRPC-Web or Connect over HTTP/1.1");
-          return;
-        }
-        void serveGrpc(this.call(request, adapter, "grpc", ct.codec));
-        return;
-      case "grpc-web":
-        void serveGrpcWeb(this.call(request, adapter, "grpc-web", ct.codec), ct.text);
-        return;
+    // gRPC needs HTTP trailers, which only HTTP/2 gives us here (connect-go answers the same).
+    if (ct.protocol === "grpc" && adapter.httpVersion !== 2) {
+      rejectHttp(adapter, 505, {}, "gRPC requires HTTP/2; use gRPC-Web or Connect over HTTP/1.1");
+      return;
     }
+    serve(this.call(request, adapter, ct.protocol, ct.codec), ct, undefined);
   }
 
   /** A Connect GET request (Connect protocol, "Unary-Get-Request"): the message is in the query. */

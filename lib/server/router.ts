@@ -1,16 +1,7 @@
-import type {
-  DescMessage,
-  DescMethod,
-  DescMethodBiDiStreaming,
-  DescMethodClientStreaming,
-  DescMethodServerStreaming,
-  DescMethodUnary,
-  DescService,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
+import type { MethodOfKind } from "../protocol/method-kind.js";
 import type { HandlerContext } from "./context.js";
 import { type AnyFn, chain, type Interceptor } from "./interceptor.js";
 
@@ -42,13 +33,13 @@ export type BiDiStreamingImpl<I extends DescMessage, O extends DescMessage> = (
 
 /** The implementation type of one method, by its kind. */
 export type MethodImpl<M extends DescMethod> =
-  M extends DescMethodUnary<infer I, infer O>
+  M extends MethodOfKind<"unary", infer I, infer O>
     ? UnaryImpl<I, O>
-    : M extends DescMethodServerStreaming<infer I, infer O>
+    : M extends MethodOfKind<"server_streaming", infer I, infer O>
       ? ServerStreamingImpl<I, O>
-      : M extends DescMethodClientStreaming<infer I, infer O>
+      : M extends MethodOfKind<"client_streaming", infer I, infer O>
         ? ClientStreamingImpl<I, O>
-        : M extends DescMethodBiDiStreaming<infer I, infer O>
+        : M extends MethodOfKind<"bidi_streaming", infer I, infer O>
           ? BiDiStreamingImpl<I, O>
           : never;
 
