@@ -10,6 +10,7 @@ export {
   type Transport,
   type TransportOptions,
 } from "./client/index.js";
+export { createInjectTransport, type InjectTransportOptions } from "./client/inject.js";
 export { Code, codeFromString, codeToString } from "./protocol/code.js";
 export type { JsonOptions } from "./protocol/codec.js";
 export type { Compression } from "./protocol/compression.js";
@@ -41,3 +42,5 @@ export {
   type UnaryRequest,
   type UnaryResponse,
 } from "./server/router.js";
+export { createGrpcHealth, type GrpcHealth, type ServingStatus } from "./services/health.js";
+export type { StandardServicesOptions } from "./services/register.js";

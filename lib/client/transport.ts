@@ -253,7 +253,7 @@ class AlpnClient implements HttpClient {
   }
 }
 
-function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions, calls: ProtocolCalls): Transport {
+function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions): Transport {
   if (opts === null || typeof opts !== "object") throw optionError("options", "an object", opts);
   const o = opts as unknown as Record<string, unknown>;
   let url: URL;
@@ -272,17 +272,8 @@ function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions,
   if (protocol === "grpc" && httpVersion !== "2") {
     throw optionError("httpVersion", '"2" (gRPC needs HTTP/2 trailers)', httpVersion);
   }
-  let sendCompression: Compression | undefined;
-  if (opts.sendCompression !== undefined && opts.sendCompression !== "identity") {
-    sendCompression = compressionOption(opts.sendCompression);
-    if (!sendCompression) {
-      throw optionError("sendCompression", '"gzip", "br", "deflate" or a Compression object', opts.sendCompression);
-    }
-  }
-  objectOption(o, "jsonOptions");
   objectOption(o, "tls");
   objectOption(o, "http2");
-  functionsOption(o, "interceptors");
   const h2 = (opts.http2 ?? {}) as Record<string, unknown>;
   const http2Options: Http2SessionOptions = {
     maxConcurrentStreams: intOption(h2, "maxConcurrentStreams", 1, 2 ** 31 - 1, undefined),
@@ -301,6 +292,30 @@ function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions,
       : url.protocol === "https:"
         ? new AlpnClient(url, opts.tls, make)
         : make("1.1");
+  return transportOver(protocol, opts, http, url);
+}
+
+/**
+ * A transport whose exchanges go through `http`, with the options every
+ * transport shares checked here. The inject transport comes in here with its
+ * own HttpClient, so it runs the same protocol code as the network ones.
+ */
+export function transportOver(
+  protocol: ProtocolName,
+  opts: Omit<ConnectTransportOptions, "baseUrl" | "httpVersion" | "tls" | "http2">,
+  http: HttpClient,
+  url: URL,
+): Transport {
+  const o = opts as unknown as Record<string, unknown>;
+  let sendCompression: Compression | undefined;
+  if (opts.sendCompression !== undefined && opts.sendCompression !== "identity") {
+    sendCompression = compressionOption(opts.sendCompression);
+    if (!sendCompression) {
+      throw optionError("sendCompression", '"gzip", "br", "deflate" or a Compression object', opts.sendCompression);
+    }
+  }
+  objectOption(o, "jsonOptions");
+  functionsOption(o, "interceptors");
   const binary = opts.useBinaryFormat ?? true;
   const json = opts.jsonOptions;
   const codecCache = new Map<DescMethod, { input: Codec; output: Codec }>();
@@ -325,20 +340,26 @@ function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions,
       return c;
     },
   };
-  return new ClientTransport(protocol, config, calls, opts.interceptors);
+  return new ClientTransport(protocol, config, protocolCalls[protocol], opts.interceptors);
 }
+
+const protocolCalls: Record<ProtocolName, ProtocolCalls> = {
+  connect: { unary: connectUnary, stream: connectStream },
+  grpc: { unary: grpcUnary, stream: grpcStream },
+  "grpc-web": { unary: grpcWebUnary, stream: grpcWebStream },
+};
 
 /** A transport speaking the Connect protocol. */
 export function createConnectTransport(options: ConnectTransportOptions): Transport {
-  return resolveTransport("connect", options, { unary: connectUnary, stream: connectStream });
+  return resolveTransport("connect", options);
 }
 
 /** A transport speaking gRPC over HTTP/2 (h2c with prior knowledge for `http:`). */
 export function createGrpcTransport(options: TransportOptions): Transport {
-  return resolveTransport("grpc", options, { unary: grpcUnary, stream: grpcStream });
+  return resolveTransport("grpc", options);
 }
 
 /** A transport speaking gRPC-Web (HTTP/1.1 or HTTP/2), as browsers do. */
 export function createGrpcWebTransport(options: TransportOptions): Transport {
-  return resolveTransport("grpc-web", options, { unary: grpcWebUnary, stream: grpcWebStream });
+  return resolveTransport("grpc-web", options);
 }

@@ -7,6 +7,7 @@ import { compressionsOption, functionsOption, intOption, objectOption, optionErr
 import { type CodecName, createCodec, type JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { type ProtocolName, parseContentType, supportedContentTypes } from "../protocol/content-type.js";
+import { addStandardServices, type StandardServicesOptions } from "../services/register.js";
 import { type MethodCodec, ServerCall, type ServerOptions } from "./call.js";
 import { parseGetQuery, serveConnectStream, serveConnectUnary } from "./connect.js";
 import { CallContext } from "./context.js";
@@ -18,7 +19,7 @@ import { ConnectRouter, type Interceptor, type MethodEntry } from "./router.js";
 import { addGracefulShutdown } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
-export interface FastifyConnectRpcOptions {
+export interface FastifyConnectRpcOptions extends StandardServicesOptions {
   /** Registers the services to serve: `routes(router) { router.service(ElizaService, impl) }`. */
   routes: (router: ConnectRouter) => void;
   /** The largest request message accepted, after decompression too. Default 4 MiB. */
@@ -136,6 +137,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   const options = { ...resolveOptions(opts), silent: hasNullLogger(fastify) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
+  addStandardServices(fastify, router, opts);
 
   // This plugin is encapsulated: these parsers apply to our routes only. The
   // body is left unread so each protocol can stream it.
