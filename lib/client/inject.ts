@@ -75,7 +75,11 @@ class InjectExchange implements HttpExchange {
       });
     }
     this.response = res;
-    if (signal.aborted) rawResponse(res).destroy();
+    if (signal.aborted) {
+      // Cancelled while the head was on its way: the body stream is already destroyed, with nothing left to tell.
+      rawResponse(res).destroy();
+      throw signal.reason;
+    }
     const body = res.stream();
     // The call reads errors from the body's end; an unheard 'error' must not crash the process.
     body.on("error", () => {});
