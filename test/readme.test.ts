@@ -174,6 +174,10 @@ t.test("the committed generated code is what `npm run generate` makes", async (t
   const inputs: [string, string, string][] = [
     ["examples/eliza/proto", "examples/eliza", "gen/connectrpc/eliza/v1/eliza_pb.ts"],
     ["test/proto", "test", "gen/fcr/test/v1/test_pb.ts"],
+    ["test/proto", "test", "gen/fcr/test/v1/reflected_pb.ts"],
+    ["lib/services/proto", "lib/services", "gen/grpc/health/v1/health_pb.ts"],
+    ["lib/services/proto", "lib/services", "gen/grpc/reflection/v1/reflection_pb.ts"],
+    ["lib/services/proto", "lib/services", "gen/grpc/reflection/v1alpha/reflection_pb.ts"],
     ["../shared/conformance/proto", "conformance", "gen/connectrpc/conformance/v1/service_pb.ts"],
   ];
   for (const [input, out, file] of inputs) {

@@ -16,7 +16,7 @@ export class DescriptorIndex {
   private readonly serialized = new Map<DescFile, Uint8Array>();
 
   constructor(services: readonly DescService[]) {
-    this.serviceNames = [...new Set(services.map((s) => s.typeName))];
+    this.serviceNames = [...new Set(services.map((s) => s.typeName))].sort();
     for (const s of services) this.addFile(s.file);
   }
 
