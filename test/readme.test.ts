@@ -93,6 +93,10 @@ t.test("every README code block is checked, and its check passes", async (t) => 
       case "snippet": {
         const [path, regionName] = arg.split("#");
         t.equal(b.code, await region(path, regionName), `${name}: equals ${arg}`);
+        // A snippet from a test file is also run here, and must pass.
+        if (path.endsWith(".test.ts")) {
+          await t.resolves(run(process.execPath, ["--import", "tsx", path], { cwd: root }), `${name}: ${path} passes`);
+        }
         break;
       }
       case "excerpt": {
