@@ -5,10 +5,15 @@ import { createClient } from "../../lib/client/index.js";
 import {
   Code,
   type ConnectError,
+  createGrpcHealth,
   createInjectTransport,
   fastifyConnectRpc,
   type InjectTransportOptions,
 } from "../../lib/index.js";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as Status,
+} from "../../lib/services/gen/grpc/health/v1/health_pb.js";
 import { ErrorInfoSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
 import { collect, rejection, within } from "../helpers/client-calls.js";
 import { testServiceImpl } from "../helpers/test-service.js";
@@ -255,4 +260,36 @@ t.test("a transport's close() stops later calls; a closed app fails them with un
   const after = createClient(TestService, createInjectTransport(a));
   const err = await rejection(after.unary({ text: "x" }, { headers: auth }));
   t.equal(err.code, Code.Unavailable, "unavailable once the app is closed");
+});
+
+t.test("server streams arrive message by message: a health Watch sees a change made after it began", async (t) => {
+  const a = Fastify();
+  const health = createGrpcHealth();
+  await a.register(fastifyConnectRpc, {
+    routes(router) {
+      router.service(TestService, testServiceImpl);
+    },
+    grpcHealth: health,
+  });
+  t.teardown(() => a.close());
+  for (const protocol of ["connect", "grpc-web"] as const) {
+    health.setStatus("fcr.test.v1.TestService", "SERVING");
+    const client = createClient(Health, createInjectTransport(a, { protocol }));
+    const seen: Status[] = [];
+    const controller = new AbortController();
+    const done = (async () => {
+      try {
+        for await (const m of client.watch({ service: "fcr.test.v1.TestService" }, { signal: controller.signal })) {
+          seen.push(m.status);
+          if (seen.length === 1) health.setStatus("fcr.test.v1.TestService", "NOT_SERVING");
+          else controller.abort();
+        }
+      } catch (e) {
+        return (e as ConnectError).code;
+      }
+      return undefined;
+    })();
+    t.equal(await within(done, 2000, `${protocol} Watch`), Code.Canceled, `${protocol}: cancelled after the change`);
+    t.same(seen, [Status.SERVING, Status.NOT_SERVING], `${protocol}: the first status, then the change`);
+  }
 });

@@ -167,7 +167,13 @@ t.test(
       for await (const m of connectClient.watch({ service: TEST_SERVICE })) connectStatuses.push(m.status);
       return "ended";
     })();
-    while (connectStatuses.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const webStatuses: Status[] = [];
+    const webClient = createConnectClient(Health, createGrpcWebTransport({ baseUrl: s.baseUrl, httpVersion: "1.1" }));
+    const webWatch = (async () => {
+      for await (const m of webClient.watch({ service: "" })) webStatuses.push(m.status);
+      return "ended";
+    })();
+    while (connectStatuses.length === 0 || webStatuses.length === 0) await new Promise((r) => setTimeout(r, 5));
 
     // A call in flight when the close begins: it must finish, after the watchers heard NOT_SERVING.
     const events: string[] = [];
@@ -191,6 +197,8 @@ t.test(
     );
     t.equal(await within(connectWatch, 3000, "connect Watch ends"), "ended", "the Connect Watch stream ends too");
     t.same(connectStatuses, [Status.SERVING, Status.NOT_SERVING], "after NOT_SERVING");
+    t.equal(await within(webWatch, 3000, "gRPC-Web Watch ends"), "ended", "the gRPC-Web Watch stream ends too");
+    t.same(webStatuses, [Status.SERVING, Status.NOT_SERVING], "after NOT_SERVING");
     t.equal(await slow, "slow", "the in-flight call completed");
     await closed;
     t.same(
