@@ -62,24 +62,27 @@ function checkBufCurl(t: Test, baseUrl: string, transportArgs: string[]) {
         t.ok(services.ok, services.out);
         t.same(services.out.trim().split("\n"), SERVICES, "--list-services: the app's, health and reflection");
 
-        const methods = await bufCurl([...common, "--list-methods", baseUrl]);
-        t.ok(methods.ok, methods.out);
-        const listed = methods.out.trim().split("\n");
-        for (const m of [
-          "fcr.test.v1.TestService/Unary",
-          "fcr.test.v1.TestService/Bidi",
-          "fcr.test.v1.ReflectedService/Stamp",
-          "grpc.health.v1.Health/Check",
-          "grpc.health.v1.Health/List",
-          "grpc.health.v1.Health/Watch",
-          "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        ]) {
-          t.ok(listed.includes(m), `--list-methods lists ${m}`);
-        }
+        // v1 gets every command; v1alpha (the same answers in another package) the listing and two calls, to save time.
+        if (reflect === "grpc-v1") {
+          const methods = await bufCurl([...common, "--list-methods", baseUrl]);
+          t.ok(methods.ok, methods.out);
+          const listed = methods.out.trim().split("\n");
+          for (const m of [
+            "fcr.test.v1.TestService/Unary",
+            "fcr.test.v1.TestService/Bidi",
+            "fcr.test.v1.ReflectedService/Stamp",
+            "grpc.health.v1.Health/Check",
+            "grpc.health.v1.Health/List",
+            "grpc.health.v1.Health/Watch",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+          ]) {
+            t.ok(listed.includes(m), `--list-methods lists ${m}`);
+          }
 
-        const unary = await bufCurl([...common, "-d", '{"text":"hi"}', `${baseUrl}/fcr.test.v1.TestService/Unary`]);
-        t.ok(unary.ok, unary.out);
-        t.same(JSON.parse(unary.out), { text: "hi" }, "a user method called from its reflected schema");
+          const unary = await bufCurl([...common, "-d", '{"text":"hi"}', `${baseUrl}/fcr.test.v1.TestService/Unary`]);
+          t.ok(unary.ok, unary.out);
+          t.same(JSON.parse(unary.out), { text: "hi" }, "a user method called from its reflected schema");
+        }
 
         const stamped = await bufCurl([
           ...common,
