@@ -293,3 +293,26 @@ t.test("server streams arrive message by message: a health Watch sees a change m
     t.same(seen, [Status.SERVING, Status.NOT_SERVING], `${protocol}: the first status, then the change`);
   }
 });
+
+t.test("request.log works as for a real request: the handler's line and the plugin's share the reqId", async (t) => {
+  const lines: { msg: string; reqId?: string; code?: string; protocol?: string }[] = [];
+  const a = Fastify({ logger: { level: "info", stream: { write: (line: string) => lines.push(JSON.parse(line)) } } });
+  await a.register(fastifyConnectRpc, {
+    routes(router) {
+      router.service(TestService, {
+        unary(req, ctx) {
+          ctx.request.log.info("handler line");
+          return { text: req.text };
+        },
+      });
+    },
+  });
+  t.teardown(() => a.close());
+  const client = createClient(TestService, createInjectTransport(a, { protocol: "grpc-web" }));
+  await client.unary({ text: "log" });
+  const handler = lines.find((l) => l.msg === "handler line");
+  const completed = lines.find((l) => l.msg === "rpc completed");
+  t.ok(handler?.reqId, "the handler logged through request.log, with a reqId");
+  t.equal(completed?.reqId, handler?.reqId, "the plugin's per-call line has the same reqId");
+  t.equal(completed?.protocol, "grpc-web");
+});
