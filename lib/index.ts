@@ -1,6 +1,7 @@
 // The main entry point: the Fastify plugin and everything of the client entry
 // ("fastify-connectrpc/client"), so that one import serves both sides.
 export * from "./client/index.js";
+export { createInjectTransport, type InjectTransportOptions } from "./client/inject.js";
 export { corsAllowedHeaders, corsAllowedMethods, corsExposedHeaders } from "./protocol/cors.js";
 export type { HandlerContext } from "./server/context.js";
 export type {
@@ -22,3 +23,5 @@ export {
   type ServiceImpl,
   type UnaryImpl,
 } from "./server/router.js";
+export { createGrpcHealth, type GrpcHealth, type ServingStatus } from "./services/health.js";
+export type { StandardServicesOptions } from "./services/register.js";

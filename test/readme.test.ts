@@ -64,6 +64,10 @@ t.test("every README code block is checked, and its check passes", async (t) => 
       case "snippet": {
         const [path, regionName] = arg.split("#");
         t.equal(b.code, await region(path, regionName), `${name}: equals ${arg}`);
+        // A snippet from a test file is also run here, and must pass.
+        if (path.endsWith(".test.ts")) {
+          await t.resolves(run(process.execPath, ["--import", "tsx", path], { cwd: root }), `${name}: ${path} passes`);
+        }
         break;
       }
       case "excerpt": {
@@ -153,7 +157,7 @@ t.test("the committed generated code is what `npm run generate` and `generate:co
   ];
   t.same(
     steps.map((m) => m[2]).sort(),
-    ["bench", "conformance", "examples/eliza", "examples/quickstart", "test"],
+    ["bench", "conformance", "examples/eliza", "examples/quickstart", "lib/services", "test"],
     "the scripts generate every committed gen/ folder",
   );
   t.notMatch(scripts.generate, /\.\.\//, "npm run generate reads nothing outside the repository");

@@ -21,6 +21,9 @@ export async function createElizaServer(opts: { logger?: boolean } = {}): Promis
     exposedHeaders: [...corsExposedHeaders],
   });
   await app.register(fastifyConnectRpc, {
+    // Health for load balancers and probes; reflection so `buf curl` and grpcurl need no schema.
+    grpcHealth: true,
+    grpcReflection: true,
     routes(router) {
       router.service(ElizaService, {
         say: (req) => ({ sentence: reply(req.sentence) }),

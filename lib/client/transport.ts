@@ -246,7 +246,7 @@ function httpVersionOption(protocol: ProtocolName, opts: TransportOptions): "1.1
   return httpVersion;
 }
 
-function sendCompressionOption(opts: TransportOptions): Compression | undefined {
+function sendCompressionOption(opts: SharedTransportOptions): Compression | undefined {
   if (opts.sendCompression === undefined || opts.sendCompression === "identity") return undefined;
   const sendCompression = compressionOption(opts.sendCompression);
   if (!sendCompression) {
@@ -283,7 +283,7 @@ function httpClientFor(
 }
 
 /** The codecs of each method, made once per method. */
-function codecsFor(opts: TransportOptions): TransportConfig["codecs"] {
+function codecsFor(opts: SharedTransportOptions): TransportConfig["codecs"] {
   const name = (opts.useBinaryFormat ?? true) ? "proto" : "json";
   const cache = new Map<DescMethod, { input: Codec; output: Codec }>();
   return (method) => {
@@ -299,15 +299,33 @@ function codecsFor(opts: TransportOptions): TransportConfig["codecs"] {
   };
 }
 
-/** Validates a transport's options (a bad one names itself) and builds the transport. */
-function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions, calls: ProtocolCalls): Transport {
+/** Validates a network transport's options (a bad one names itself) and builds the transport. */
+function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions): Transport {
   if (opts === null || typeof opts !== "object") throw optionError("options", "an object", opts);
   const url = baseUrlOption(opts);
   const httpVersion = httpVersionOption(protocol, opts);
-  const sendCompression = sendCompressionOption(opts);
-  objectOption(opts, "jsonOptions");
   objectOption(opts, "tls");
   const http2 = http2Option(opts);
+  return transportOver(protocol, opts, url, () => httpClientFor(url, httpVersion, opts.tls, http2));
+}
+
+/** The options every transport shares, the network ones and the inject one. */
+export type SharedTransportOptions = Omit<ConnectTransportOptions, "baseUrl" | "httpVersion" | "tls" | "http2">;
+
+/**
+ * A transport whose exchanges go through the HttpClient `http()` makes (once
+ * every option has been checked), with the options all transports share. The
+ * inject transport comes in here with its own HttpClient, so it runs the same
+ * protocol code as the network ones.
+ */
+export function transportOver(
+  protocol: ProtocolName,
+  opts: SharedTransportOptions,
+  url: URL,
+  http: () => HttpClient,
+): Transport {
+  const sendCompression = sendCompressionOption(opts);
+  objectOption(opts, "jsonOptions");
   functionsOption(opts, "interceptors");
   const basePath = url.pathname.replace(/\/+$/, "");
   const config: TransportConfig = {
@@ -320,22 +338,28 @@ function resolveTransport(protocol: ProtocolName, opts: ConnectTransportOptions,
     writeMaxBytes: intOption(opts, "writeMaxBytes", 1, kMaxLength, kMaxLength),
     useHttpGet: protocol === "connect" && opts.useHttpGet === true,
     codecs: codecsFor(opts),
-    http: httpClientFor(url, httpVersion, opts.tls, http2),
+    http: http(),
   };
-  return new ClientTransport(protocol, config, calls, opts.interceptors);
+  return new ClientTransport(protocol, config, protocolCalls[protocol], opts.interceptors);
 }
+
+const protocolCalls: Record<ProtocolName, ProtocolCalls> = {
+  connect: { unary: connectUnary, stream: connectStream },
+  grpc: { unary: grpcUnary, stream: grpcStream },
+  "grpc-web": { unary: grpcWebUnary, stream: grpcWebStream },
+};
 
 /** A transport speaking the Connect protocol. */
 export function createConnectTransport(options: ConnectTransportOptions): Transport {
-  return resolveTransport("connect", options, { unary: connectUnary, stream: connectStream });
+  return resolveTransport("connect", options);
 }
 
 /** A transport speaking gRPC over HTTP/2 (h2c with prior knowledge for `http:`). */
 export function createGrpcTransport(options: TransportOptions): Transport {
-  return resolveTransport("grpc", options, { unary: grpcUnary, stream: grpcStream });
+  return resolveTransport("grpc", options);
 }
 
 /** A transport speaking gRPC-Web (HTTP/1.1 or HTTP/2), as browsers do. */
 export function createGrpcWebTransport(options: TransportOptions): Transport {
-  return resolveTransport("grpc-web", options, { unary: grpcWebUnary, stream: grpcWebStream });
+  return resolveTransport("grpc-web", options);
 }

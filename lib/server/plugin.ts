@@ -13,6 +13,7 @@ import {
 import type { JsonOptions } from "../protocol/codec.js";
 import { type Compression, CompressionRegistry } from "../protocol/compression.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
+import { addStandardServices, type StandardServicesOptions } from "../services/register.js";
 import type { ServerCall, ServerOptions } from "./call.js";
 import { callLogPolicy } from "./call-log.js";
 import type { Interceptor } from "./interceptor.js";
@@ -21,7 +22,7 @@ import { ConnectRouter } from "./router.js";
 import { addGracefulShutdown } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
-export interface FastifyConnectRpcOptions {
+export interface FastifyConnectRpcOptions extends StandardServicesOptions {
   /** Registers the services to serve: `routes(router) { router.service(ElizaService, impl) }`. */
   routes: (router: ConnectRouter) => void;
   /** The largest request message accepted, after decompression too. Default 4 MiB. */
@@ -105,6 +106,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   const options = { ...resolveOptions(opts), logCall: callLogPolicy(fastify, opts.logCalls) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
+  addStandardServices(fastify, router, opts);
 
   // This plugin is encapsulated: these parsers apply to our routes only. The
   // body is left unread so each protocol can stream it.
