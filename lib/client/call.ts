@@ -3,6 +3,7 @@ import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbui
 import { Code } from "../protocol/code.js";
 import type { Codec } from "../protocol/codec.js";
 import type { Compression, CompressionRegistry } from "../protocol/compression.js";
+import type { ProtocolName } from "../protocol/content-type.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders, type HeadersInit } from "../protocol/headers.js";
 import { MAX_TIMER_MS } from "../protocol/timeout.js";
@@ -46,6 +47,12 @@ interface ClientRequestCommon {
   readonly signal: AbortSignal;
   /** The deadline the call sends, if any. */
   readonly timeoutMs: number | undefined;
+  /** The protocol the transport speaks. */
+  readonly protocol: ProtocolName;
+  /** The HTTP version the transport uses; undefined while ALPN has not picked one (`https:` without `httpVersion`). */
+  readonly httpVersion: "1.1" | "2" | undefined;
+  /** The `context` of the call options (a server handler's context), so tracing can find the call's parent. */
+  readonly context: CallOptions["context"];
 }
 export interface ClientUnaryRequest extends ClientRequestCommon {
   readonly stream: false;

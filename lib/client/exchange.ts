@@ -46,6 +46,8 @@ export interface HttpExchange {
 
 /** Opens exchanges over one transport's connections. */
 export interface HttpClient {
+  /** The HTTP version the exchanges use; undefined until ALPN has picked one. */
+  readonly httpVersion: "1.1" | "2" | undefined;
   open(request: ExchangeRequest): Promise<HttpExchange>;
   close(): void;
 }
@@ -174,6 +176,8 @@ class Http2Exchange implements HttpExchange {
 
 /** Exchanges over pooled HTTP/2 sessions. */
 export class Http2Client implements HttpClient {
+  readonly httpVersion = "2";
+
   constructor(
     private readonly sessions: Http2Sessions,
     private readonly scheme: string,
@@ -244,6 +248,7 @@ class Http1Exchange implements HttpExchange {
 
 /** Exchanges over a keep-alive HTTP/1.1 agent. */
 export class Http1Client implements HttpClient {
+  readonly httpVersion = "1.1";
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
 

@@ -132,6 +132,9 @@ class ClientTransport implements Transport {
       header: new Headers(options.headers),
       signal: call.signal,
       timeoutMs: call.timeoutMs,
+      protocol: this.protocol,
+      httpVersion: this.config.http.httpVersion,
+      context: options.context,
     };
   }
 
@@ -207,6 +210,7 @@ class ClientTransport implements Transport {
 
 /** Picks HTTP/2 or HTTP/1.1 for an `https:` server by ALPN, once, then sticks with it. */
 class AlpnClient implements HttpClient {
+  httpVersion: "1.1" | "2" | undefined;
   private chosen?: Promise<HttpClient>;
   private closed = false;
 
@@ -233,6 +237,7 @@ class AlpnClient implements HttpClient {
       });
       socket.once("secureConnect", () => {
         const version = socket.alpnProtocol === "h2" ? "2" : "1.1";
+        this.httpVersion = version;
         socket.destroy();
         resolve(this.make(version));
       });
