@@ -27,7 +27,11 @@ const protocols = [
 async function setup(t: Test, make: (typeof protocols)[number]["make"]) {
   const tel = createTestTelemetry();
   const server = await startServer({ http2: true, plugin: { interceptors: [otelServerInterceptor(tel.options)] } });
-  const transport = make({ baseUrl: server.baseUrl, httpVersion: "2", interceptors: [otelClientInterceptor(tel.options)] });
+  const transport = make({
+    baseUrl: server.baseUrl,
+    httpVersion: "2",
+    interceptors: [otelClientInterceptor(tel.options)],
+  });
   t.teardown(async () => {
     transport.close();
     await server.close();
@@ -62,7 +66,11 @@ for (const p of protocols) {
       t.match(s.attributes, codeAttribute(Code.Internal, "internal"));
       t.equal(s.status.code, SpanStatusCode.ERROR);
     }
-    t.equal(spanOf(spans, `${SERVICE}/Unary`, SpanKind.CLIENT).status.message, "internal error", "the client saw no detail");
+    t.equal(
+      spanOf(spans, `${SERVICE}/Unary`, SpanKind.CLIENT).status.message,
+      "internal error",
+      "the client saw no detail",
+    );
   });
 
   t.test(`${p.name}: a server stream that fails after two messages`, async (t) => {
@@ -111,7 +119,10 @@ for (const p of protocols) {
     const got: unknown[] = [];
     const e = await rejection(
       (async () => {
-        for await (const m of client.serverStream({ text: "x", count: 100, delayMs: 20 }, { signal: controller.signal })) {
+        for await (const m of client.serverStream(
+          { text: "x", count: 100, delayMs: 20 },
+          { signal: controller.signal },
+        )) {
           got.push(m);
           if (got.length === 2) controller.abort();
         }
@@ -129,5 +140,7 @@ t.test("a reader that stops early (break) ends the client span as canceled", asy
   const { tel, client } = await setup(t, createGrpcTransport);
   for await (const _ of client.serverStream({ text: "x", count: 10 })) break;
   const spans = await tel.spans(1);
-  t.match(spanOf(spans, `${SERVICE}/ServerStream`, SpanKind.CLIENT).attributes, { "rpc.grpc.status_code": Code.Canceled });
+  t.match(spanOf(spans, `${SERVICE}/ServerStream`, SpanKind.CLIENT).attributes, {
+    "rpc.grpc.status_code": Code.Canceled,
+  });
 });

@@ -56,7 +56,11 @@ async function twoHops(t: Test, makeAtoB: Make, makeToA: Make) {
       },
     },
   });
-  const toA = makeToA({ baseUrl: serverA.baseUrl, httpVersion: "2", interceptors: [otelClientInterceptor(tel.options)] });
+  const toA = makeToA({
+    baseUrl: serverA.baseUrl,
+    httpVersion: "2",
+    interceptors: [otelClientInterceptor(tel.options)],
+  });
   t.teardown(async () => {
     toA.close();
     toB.close();
@@ -128,14 +132,19 @@ t.test("with the AsyncLocalStorage context manager", async (t) => {
     });
     const spans = await tel.spans(5);
     const outer = spans.find((s) => s.name === "outer");
-    const first = spans.find((s) => s.kind === SpanKind.CLIENT && s.parentSpanContext?.spanId === outer?.spanContext().spanId);
+    const first = spans.find(
+      (s) => s.kind === SpanKind.CLIENT && s.parentSpanContext?.spanId === outer?.spanContext().spanId,
+    );
     t.ok(first, "the first client span's parent is the active span");
     t.equal(first?.name, `${SERVICE}/Unary`);
   });
   await t.test("a traceparent with tracestate reaches the server span", async (t) => {
     const tel = createTestTelemetry();
     const server = await startServer({ http2: true, plugin: { interceptors: [otelServerInterceptor(tel.options)] } });
-    const transport = createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [otelClientInterceptor(tel.options)] });
+    const transport = createGrpcTransport({
+      baseUrl: server.baseUrl,
+      interceptors: [otelClientInterceptor(tel.options)],
+    });
     t.teardown(async () => {
       transport.close();
       await server.close();
