@@ -2,7 +2,7 @@
 // message events are off unless asked for, and the global providers are the
 // default (the API alone, with no SDK, passes every call through).
 import { metrics, propagation, SpanKind, trace } from "@opentelemetry/api";
-import t, { type Test } from "tap";
+import t from "tap";
 import { createClient, createGrpcTransport, createGrpcWebTransport } from "../../lib/client/index.js";
 import { type OtelInterceptorOptions, otelClientInterceptor, otelServerInterceptor } from "../../lib/otel/index.js";
 import { TestService } from "../gen/fcr/test/v1/test_pb.js";
