@@ -41,9 +41,16 @@ t.test("the main and client entries reach no optional peer", async (t) => {
   for (const entry of ["lib/index.ts", "lib/client/index.ts"]) {
     const packages = await reachablePackages(join(root, entry));
     t.ok(packages.has("@bufbuild/protobuf"), `${entry}: the walk follows imports (it finds @bufbuild/protobuf)`);
-    t.same([...packages].filter((p) => OPTIONAL.test(p)), [], `${entry}: imports no optional peer`);
+    t.same(
+      [...packages].filter((p) => OPTIONAL.test(p)),
+      [],
+      `${entry}: imports no optional peer`,
+    );
   }
-  t.ok([...(await reachablePackages(join(root, "lib/otel/index.ts")))].some((p) => p === "@opentelemetry/api"), "the otel entry does");
+  t.ok(
+    [...(await reachablePackages(join(root, "lib/otel/index.ts")))].some((p) => p === "@opentelemetry/api"),
+    "the otel entry does",
+  );
 });
 
 // A child process where the optional peers cannot be resolved, as in an app
@@ -77,7 +84,15 @@ console.log(JSON.stringify({ blocked, text: res.text }));
 t.test("an app without the optional peers imports the library and serves", async (t) => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--import", "tsx", "--import", `data:text/javascript,${encodeURIComponent(register)}`, "--input-type=module", "-e", app],
+    [
+      "--import",
+      "tsx",
+      "--import",
+      `data:text/javascript,${encodeURIComponent(register)}`,
+      "--input-type=module",
+      "-e",
+      app,
+    ],
     { cwd: root },
   );
   t.same(JSON.parse(stdout.trim().split("\n").pop() as string), { blocked: "ERR_MODULE_NOT_FOUND", text: "served" });
