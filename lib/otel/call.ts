@@ -4,6 +4,8 @@ import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import type { Telemetry } from "./options.js";
 import {
+  ATTR_CONNECT_ERROR_CODE,
+  ATTR_GRPC_STATUS_CODE,
   ATTR_MESSAGE_ID,
   ATTR_MESSAGE_TYPE,
   ATTR_MESSAGE_UNCOMPRESSED_SIZE,
@@ -86,22 +88,47 @@ export class CallTelemetry {
     this.ended = true;
     this.onEnd?.();
     const code = error === undefined ? undefined : codeOf(error);
-    const status: Attributes = {};
-    addStatusCode(status, this.system, code);
-    this.span.setAttributes(status);
-    if (isSpanError(this.system, this.side, code)) {
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(error) });
+    const attrs = withStatus(this.metricAttributes, this.system, code);
+    const span = this.span;
+    if (span.isRecording()) {
+      if (this.system === "grpc") span.setAttribute(ATTR_GRPC_STATUS_CODE, attrs[ATTR_GRPC_STATUS_CODE] as number);
+      else if (code !== undefined) span.setAttribute(ATTR_CONNECT_ERROR_CODE, attrs[ATTR_CONNECT_ERROR_CODE] as string);
+      if (isSpanError(this.system, this.side, code)) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(error) });
+      }
+      span.end();
     }
-    this.span.end();
     const m = this.t.instruments;
     if (!m) return;
-    const attrs = { ...this.metricAttributes, ...status };
     m.duration.record(performance.now() - this.startedAt, attrs);
     for (const s of this.requestSizes) m.requestSize.record(s, attrs);
     for (const s of this.responseSizes) m.responseSize.record(s, attrs);
-    m.requestsPerRpc.record(this.requests, attrs);
-    m.responsesPerRpc.record(this.responses, attrs);
+    // Messages per call: for streams (a unary call has one of each by definition, rpc-metrics.md).
+    if (this.method.methodKind !== "unary") {
+      m.requestsPerRpc.record(this.requests, attrs);
+      m.responsesPerRpc.record(this.responses, attrs);
+    }
   }
+}
+
+// The metric attributes of a call plus its status code, made once per set of
+// attributes and code: the histograms record several times per call.
+const byStatus = new WeakMap<Attributes, Map<number, Attributes>>();
+
+function withStatus(base: Attributes, system: RpcSystem, code: Code | undefined): Attributes {
+  let codes = byStatus.get(base);
+  if (!codes) {
+    codes = new Map();
+    byStatus.set(base, codes);
+  }
+  const key = code ?? 0;
+  let attrs = codes.get(key);
+  if (!attrs) {
+    attrs = { ...base };
+    addStatusCode(attrs, system, code);
+    codes.set(key, attrs);
+  }
+  return attrs;
 }
 
 /** The uncompressed protobuf size of a message; a handler's plain init object is made a message first. */

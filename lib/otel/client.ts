@@ -1,5 +1,6 @@
-import { type Attributes, context, SpanKind, trace } from "@opentelemetry/api";
-import type { ClientInterceptor, ClientStreamRequest, ClientUnaryRequest } from "../client/call.js";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { type Attributes, type Context, context, SpanKind, trace } from "@opentelemetry/api";
+import type { ClientAnyFn, ClientInterceptor, ClientStreamRequest, ClientUnaryRequest } from "../client/call.js";
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import { CallTelemetry } from "./call.js";
@@ -20,45 +21,45 @@ import {
 } from "./semconv.js";
 import { observeRequests, observeResponses } from "./stream.js";
 
-interface ServerName {
-  address: string;
-  port: number;
-}
+type Request = ClientUnaryRequest | ClientStreamRequest;
 
-/** Parses `server.address` and `server.port` of a base URL once; a transport calls one server. */
-class ServerNames {
-  private readonly byOrigin = new Map<string, ServerName>();
+/**
+ * The attributes of a transport's calls, built once per method, server and
+ * HTTP version: a transport calls one server, so every call would otherwise
+ * parse the same URL and rebuild the same objects.
+ */
+class ClientAttributes {
+  private readonly byMethod = new Map<DescMethod, Map<string, { metric: Attributes; span: Attributes }>>();
 
-  of(url: string): ServerName {
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const origin = pathStart < 0 ? url : url.slice(0, pathStart);
-    let name = this.byOrigin.get(origin);
-    if (!name) {
-      const u = new URL(origin);
-      // The conventions want the host without IPv6 brackets, and the port even when it is the default.
-      name = {
-        address: u.hostname.replace(/^\[(.*)\]$/, "$1"),
-        port: Number(u.port || (u.protocol === "https:" ? 443 : 80)),
-      };
-      if (this.byOrigin.size >= 64) this.byOrigin.clear();
-      this.byOrigin.set(origin, name);
+  of(req: Request): { metric: Attributes; span: Attributes } {
+    const pathStart = req.url.indexOf("/", req.url.indexOf("//") + 2);
+    const origin = pathStart < 0 ? req.url : req.url.slice(0, pathStart);
+    let byKey = this.byMethod.get(req.method);
+    if (!byKey) {
+      byKey = new Map();
+      this.byMethod.set(req.method, byKey);
     }
-    return name;
+    const key = `${req.protocol} ${req.httpVersion} ${origin}`;
+    let attrs = byKey.get(key);
+    if (!attrs) {
+      const u = new URL(origin);
+      const metric: Attributes = {
+        [ATTR_RPC_SYSTEM]: rpcSystem(req.protocol),
+        [ATTR_RPC_SERVICE]: req.service.typeName,
+        [ATTR_RPC_METHOD]: req.method.name,
+        // Without IPv6 brackets, and the port even when it is the scheme's default.
+        [ATTR_SERVER_ADDRESS]: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+        [ATTR_SERVER_PORT]: Number(u.port || (u.protocol === "https:" ? 443 : 80)),
+        [ATTR_PROTOCOL_NAME]: "http",
+      };
+      // Unknown until ALPN picked it; the conventions say not to set a version that is not known.
+      if (req.httpVersion) metric[ATTR_PROTOCOL_VERSION] = req.httpVersion;
+      attrs = { metric, span: { ...metric, [ATTR_NETWORK_TRANSPORT]: "tcp" } };
+      if (byKey.size >= 64) byKey.clear();
+      byKey.set(key, attrs);
+    }
+    return attrs;
   }
-}
-
-function metricAttributes(req: ClientUnaryRequest | ClientStreamRequest, server: ServerName): Attributes {
-  const attrs: Attributes = {
-    [ATTR_RPC_SYSTEM]: rpcSystem(req.protocol),
-    [ATTR_RPC_SERVICE]: req.service.typeName,
-    [ATTR_RPC_METHOD]: req.method.name,
-    [ATTR_SERVER_ADDRESS]: server.address,
-    [ATTR_SERVER_PORT]: server.port,
-    [ATTR_PROTOCOL_NAME]: "http",
-  };
-  // Unknown until ALPN picked it (the conventions: do not set a version that is not known).
-  if (req.httpVersion) attrs[ATTR_PROTOCOL_VERSION] = req.httpVersion;
-  return attrs;
 }
 
 const stoppedReading = () => new ConnectError("the caller stopped reading the response", Code.Canceled);
@@ -74,20 +75,27 @@ const stoppedReading = () => new ConnectError("the caller stopped reading the re
  */
 export function otelClientInterceptor(options?: OtelInterceptorOptions): ClientInterceptor {
   const t = resolveTelemetry(options, "client");
-  const servers = new ServerNames();
-  return (next) => async (req) => {
+  const attributes = new ClientAttributes();
+  return (next) => (req) => {
     const parent = boundContext(req.context) ?? context.active();
-    const system = rpcSystem(req.protocol);
-    const metric = metricAttributes(req, servers.of(req.url));
+    if (!t.instruments && !t.tracing()) {
+      // Nothing records: pass on the trace context there is, as the API's no-op span would.
+      t.propagator.inject(parent, req.header, headersSetter);
+      return next(req);
+    }
+    return traced(next, req, parent);
+  };
+
+  async function traced(next: ClientAnyFn, req: Request, parent: Context) {
+    const { metric, span: spanAttributes } = attributes.of(req);
     const span = t.tracer.startSpan(
       spanName(req.service.typeName, req.method.name),
-      { kind: SpanKind.CLIENT, attributes: { ...metric, [ATTR_NETWORK_TRANSPORT]: "tcp" } },
+      { kind: SpanKind.CLIENT, attributes: spanAttributes },
       parent,
     );
     const spanContext = trace.setSpan(parent, span);
     t.propagator.inject(spanContext, req.header, headersSetter);
-    if (!span.isRecording() && !t.instruments) return context.with(spanContext, next, undefined, req);
-    const call = new CallTelemetry(t, span, "client", system, req.method, metric);
+    const call = new CallTelemetry(t, span, "client", rpcSystem(req.protocol), req.method, metric);
     let observed = req;
     if (req.stream) observed = { ...req, message: observeRequests(req.message, call) };
     else call.request(req.message);
@@ -103,5 +111,5 @@ export function otelClientInterceptor(options?: OtelInterceptorOptions): ClientI
       call.end(e);
       throw e;
     }
-  };
+  }
 }

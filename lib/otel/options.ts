@@ -3,6 +3,7 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   propagation,
   type TextMapPropagator,
   type Tracer,
@@ -39,6 +40,8 @@ export interface Instruments {
 /** The interceptor's resolved options. */
 export interface Telemetry {
   readonly tracer: Tracer;
+  /** Whether spans may record: false while the global provider is the API's no-op (no SDK registered). */
+  tracing(): boolean;
   /** Undefined when no meter provider is set up: nothing is measured then. */
   readonly instruments: Instruments | undefined;
   readonly propagator: Pick<TextMapPropagator, "inject" | "extract">;
@@ -48,6 +51,7 @@ export interface Telemetry {
 const SCOPE = "fastify-connectrpc";
 const SCOPE_VERSION = "0.1.0";
 const noopMeterClass = createNoopMeter().constructor;
+const noopTracerProvider = new ProxyTracerProvider().getDelegate();
 
 function checkProvider(o: Record<string, unknown>, name: string, method: string): void {
   const v = o[name];
@@ -69,10 +73,13 @@ export function resolveTelemetry(options: OtelInterceptorOptions | undefined, si
   if (o.messageEvents !== undefined && typeof o.messageEvents !== "boolean") {
     throw optionError("messageEvents", "a boolean", o.messageEvents);
   }
-  const tracer = (options?.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, SCOPE_VERSION);
+  const provider = options?.tracerProvider ?? trace.getTracerProvider();
+  const tracer = provider.getTracer(SCOPE, SCOPE_VERSION);
   const meter = (options?.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE, SCOPE_VERSION);
   return {
     tracer,
+    // The global provider is a proxy: an SDK registered later starts recording then.
+    tracing: provider instanceof ProxyTracerProvider ? () => provider.getDelegate() !== noopTracerProvider : () => true,
     // The metrics API has no proxy provider: a no-op meter stays one, so skip the work of measuring.
     instruments: meter.constructor === noopMeterClass ? undefined : createInstruments(meter, side),
     propagator: options?.propagator ?? propagation,

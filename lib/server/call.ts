@@ -6,7 +6,7 @@ import type { CompressionRegistry } from "../protocol/compression.js";
 import { ConnectError } from "../protocol/error.js";
 import type { CallContext } from "./context.js";
 import type { ResponseAdapter } from "./response.js";
-import type { MethodEntry, StreamResponse, UnaryResponse } from "./router.js";
+import type { MethodEntry, StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./router.js";
 
 /** Plugin options after validation and defaults. */
 export interface ServerOptions {
@@ -19,6 +19,32 @@ export interface ServerOptions {
   maxTimeoutMs: number | undefined;
   /** The app has no logger (Fastify's null logger): skip building per-call log lines. */
   silent: boolean;
+}
+
+/**
+ * What interceptors see of the request, whatever the call kind. `header` and
+ * `signal` are made when first read: each costs an allocation per call (a
+ * Headers copy of the request's, an AbortController), which an interceptor
+ * that never reads them should not pay. They are own enumerable getters, so
+ * `{ ...req, message }` in an interceptor still copies them.
+ */
+function interceptorRequest(call: ServerCall, stream: boolean, message: unknown) {
+  const ctx = call.ctx;
+  return {
+    service: call.entry.method.parent,
+    method: call.entry.method,
+    requestMethod: ctx.requestMethod,
+    url: call.request.url,
+    get header() {
+      return ctx.requestHeader;
+    },
+    get signal() {
+      return ctx.signal;
+    },
+    context: ctx,
+    stream,
+    message,
+  };
 }
 
 /** Codecs of one method in one format. */
@@ -97,7 +123,7 @@ export class ServerCall {
   async callUnary(message: unknown): Promise<{ message: unknown; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: await (entry.unary as NonNullable<MethodEntry["unary"]>)(message, ctx) };
-    return (await entry.intercepted({ ...this.interceptorRequest(), stream: false, message })) as UnaryResponse;
+    return (await entry.intercepted(interceptorRequest(this, false, message) as UnaryRequest)) as UnaryResponse;
   }
 
   /** Runs any method in its stream form, through the interceptors when there are any. */
@@ -106,25 +132,7 @@ export class ServerCall {
   ): Promise<{ message: AsyncIterable<unknown>; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: entry.stream(messages, ctx) };
-    return (await entry.intercepted({
-      ...this.interceptorRequest(),
-      stream: true,
-      message: messages,
-    })) as StreamResponse;
-  }
-
-  /** What interceptors see of the request, whatever the call kind. */
-  private interceptorRequest() {
-    const { entry, ctx } = this;
-    return {
-      service: entry.method.parent,
-      method: entry.method,
-      requestMethod: ctx.requestMethod,
-      url: this.request.url,
-      header: ctx.requestHeader,
-      signal: ctx.signal,
-      context: ctx,
-    };
+    return (await entry.intercepted(interceptorRequest(this, true, messages) as StreamRequest)) as StreamResponse;
   }
 
   /** Checks an encoded response against writeMaxBytes. */
