@@ -25,12 +25,14 @@ interface HostName {
  * The attributes of SERVER spans and metrics, built once and reused: per
  * method, protocol and HTTP version for the metrics; per connection for the
  * peer; per Host (or :authority) value for `server.address`/`server.port`.
- * Every call would otherwise rebuild the same objects.
+ * Every call would otherwise rebuild the same objects (a measurable share of
+ * the interceptor's cost, see bench/RESULTS.md).
  */
 export class ServerAttributes {
   private readonly metric = new Map<DescMethod, Map<string, Attributes>>();
   private readonly connections = new WeakMap<object, Attributes>();
   private readonly hosts = new Map<string, HostName>();
+  private readonly spans = new WeakMap<Attributes, Map<Attributes, Map<string, Attributes>>>();
 
   /** Attributes the metrics carry: low cardinality, nothing a client can vary at will. */
   metricAttributes(ctx: HandlerContext): Attributes {
@@ -56,36 +58,58 @@ export class ServerAttributes {
     return attrs;
   }
 
-  /** The span's attributes: the metric ones, the server's name as the client addressed it, and the peer. */
+  /**
+   * The span's attributes: the metric ones, the peer, and the server's name
+   * as the client addressed it. Made once per connection, method and host:
+   * the tracer copies them, so one object serves every span alike.
+   */
   spanAttributes(ctx: HandlerContext, metric: Attributes): Attributes {
-    const host = this.host(ctx);
-    const attrs: Attributes = { ...metric, ...this.connection(ctx) };
-    if (host) {
-      attrs[ATTR_SERVER_ADDRESS] = host.address;
-      if (host.port !== undefined) attrs[ATTR_SERVER_PORT] = host.port;
+    const connection = this.connection(ctx);
+    const hostValue = (ctx.request.headers[":authority"] ?? ctx.request.headers.host ?? "") as string;
+    let byMetric = this.spans.get(connection);
+    if (!byMetric) {
+      byMetric = new Map();
+      this.spans.set(connection, byMetric);
+    }
+    let byHost = byMetric.get(metric);
+    if (!byHost) {
+      byHost = new Map();
+      byMetric.set(metric, byHost);
+    }
+    let attrs = byHost.get(hostValue);
+    if (!attrs) {
+      attrs = { ...metric, ...connection };
+      const host = this.host(ctx, hostValue);
+      if (host) {
+        attrs[ATTR_SERVER_ADDRESS] = host.address;
+        if (host.port !== undefined) attrs[ATTR_SERVER_PORT] = host.port;
+      }
+      if (byHost.size >= 16) byHost.clear();
+      byHost.set(hostValue, attrs);
     }
     return attrs;
   }
 
   private connection(ctx: HandlerContext): Attributes {
-    const socket = ctx.request.socket;
-    let attrs = socket ? this.connections.get(socket) : undefined;
+    // HTTP/2's request.socket is a new proxy per stream: key on the session instead.
+    const raw = ctx.request.raw as { stream?: { session?: object }; socket?: object };
+    const key = raw.stream?.session ?? raw.socket;
+    let attrs = key ? this.connections.get(key) : undefined;
     if (!attrs) {
+      const socket = ctx.request.socket;
       attrs = { [ATTR_NETWORK_TRANSPORT]: "tcp" };
       if (socket?.remoteAddress) {
         attrs[ATTR_PEER_ADDRESS] = socket.remoteAddress;
         if (socket.remotePort) attrs[ATTR_PEER_PORT] = socket.remotePort;
       }
       if (socket?.remoteFamily) attrs[ATTR_NETWORK_TYPE] = socket.remoteFamily.toLowerCase();
-      if (socket) this.connections.set(socket, attrs);
+      if (key) this.connections.set(key, attrs);
     }
     return attrs;
   }
 
   /** `server.address` and `server.port` from the Host header (HTTP/1.1) or :authority (HTTP/2). */
-  private host(ctx: HandlerContext): HostName | undefined {
-    const headers = ctx.request.headers;
-    const value = (headers[":authority"] ?? headers.host) as string | undefined;
+  private host(ctx: HandlerContext, value: string): HostName | undefined {
     if (!value) return undefined;
     let name = this.hosts.get(value);
     if (!name) {
