@@ -41,8 +41,6 @@ export class CallTelemetry {
   private readonly responseSizes: number[] = [];
   private readonly sizes: boolean;
   private readonly events: boolean;
-  /** Called once when the call ends (to drop listeners). */
-  onEnd?: () => void;
 
   constructor(
     private readonly t: Telemetry,
@@ -86,7 +84,6 @@ export class CallTelemetry {
   end(error: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.onEnd?.();
     const code = error === undefined ? undefined : codeOf(error);
     const attrs = withStatus(this.metricAttributes, this.system, code);
     const span = this.span;

@@ -1,6 +1,7 @@
 import { type Context, context, SpanKind, trace } from "@opentelemetry/api";
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
+import { CallContext, type HandlerContext } from "../server/context.js";
 import type { AnyFn, Interceptor, StreamRequest, UnaryRequest } from "../server/router.js";
 import { CallTelemetry } from "./call.js";
 import { incomingHeadersGetter } from "./carrier.js";
@@ -10,16 +11,29 @@ import { rpcSystem, spanName } from "./semconv.js";
 import { ServerAttributes } from "./server-attributes.js";
 import { observeRequests, observeResponses } from "./stream.js";
 
+/**
+ * Why the call was aborted (deadline, cancel, shutdown), if it was. Read
+ * when the call ends rather than listened for: an abort listener needs the
+ * context's AbortController, which costs more per call than the rest of the
+ * span's bookkeeping (bench/RESULTS.md); a handler that ignores the abort
+ * ends its span when it returns.
+ */
+function abortReason(hc: HandlerContext): unknown {
+  return hc instanceof CallContext && hc.aborted ? hc.signal.reason : undefined;
+}
+
 /** Why a response stream's reader stopped early: the call's abort, else a cancel. */
-function stopReason(signal: AbortSignal): unknown {
-  return signal.aborted ? signal.reason : new ConnectError("the response stream was closed early", Code.Canceled);
+function stopReason(hc: HandlerContext): unknown {
+  return abortReason(hc) ?? new ConnectError("the response stream was closed early", Code.Canceled);
 }
 
 /**
  * Traces and measures every call the server handles: one SERVER span per
  * call named `package.Service/Method`, a child of the HTTP span when one is
  * active (`@fastify/otel`), else of the trace context in the request headers.
- * A stream's span ends when the stream does. The handler runs with the span
+ * A stream's span ends when the stream does; a unary call's when its
+ * handler returns (with the deadline's or the cancel's code when the call
+ * was aborted meanwhile). The handler runs with the span
  * active, so client calls made with `{ context: ctx }` are its children.
  * Attributes, span status and metrics follow the OpenTelemetry semantic
  * conventions v1.37.0 for RPC.
@@ -53,11 +67,6 @@ export function otelServerInterceptor(options?: OtelInterceptorOptions): Interce
     const spanContext = trace.setSpan(parent, span);
     bindContext(hc, spanContext);
     const call = new CallTelemetry(t, span, "server", rpcSystem(hc.protocol), req.method, metric);
-    const signal = req.signal;
-    // A deadline or a client that went away ends the span, even while the handler runs on.
-    const onAbort = () => call.end(signal.reason);
-    signal.addEventListener("abort", onAbort);
-    call.onEnd = () => signal.removeEventListener("abort", onAbort);
     let observed = req;
     if (req.stream) observed = { ...req, message: observeRequests(req.message, call) };
     else call.request(req.message);
@@ -65,10 +74,11 @@ export function otelServerInterceptor(options?: OtelInterceptorOptions): Interce
       const res = await context.with(spanContext, next, undefined, observed);
       if (!res.stream) {
         call.response(res.message);
-        call.end(undefined);
+        // A handler that finished after the deadline or the client's cancel: the client got that, not this.
+        call.end(abortReason(hc));
         return res;
       }
-      return { ...res, message: observeResponses(res.message, call, spanContext, () => stopReason(signal)) };
+      return { ...res, message: observeResponses(res.message, call, spanContext, () => stopReason(hc)) };
     } catch (e) {
       call.end(e);
       throw e;
