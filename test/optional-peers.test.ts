@@ -20,8 +20,9 @@ async function importsOf(file: string): Promise<string[]> {
   return out;
 }
 
-/** The packages reachable from an entry file through its relative imports. */
+/** The packages reachable from an entry file through its relative imports (sources: `.js` names `.ts` files). */
 async function reachablePackages(entry: string): Promise<Set<string>> {
+  const source = entry.endsWith(".ts");
   const seen = new Set<string>();
   const packages = new Set<string>();
   const queue = [entry];
@@ -30,8 +31,10 @@ async function reachablePackages(entry: string): Promise<Set<string>> {
     if (seen.has(file)) continue;
     seen.add(file);
     for (const spec of await importsOf(file)) {
-      if (spec.startsWith(".")) queue.push(resolve(dirname(file), spec).replace(/\.js$/, ".ts"));
-      else packages.add(spec);
+      if (spec.startsWith(".")) {
+        const target = resolve(dirname(file), spec);
+        queue.push(source ? target.replace(/\.js$/, ".ts") : target);
+      } else packages.add(spec);
     }
   }
   return packages;
@@ -51,6 +54,24 @@ t.test("the main and client entries reach no optional peer", async (t) => {
     [...(await reachablePackages(join(root, "lib/otel/index.ts")))].some((p) => p === "@opentelemetry/api"),
     "the otel entry does",
   );
+});
+
+t.test("the built main and client entries reach no optional peer", async (t) => {
+  // npm test builds first; a checkout that has not built yet has no dist to check.
+  const built = await readFile(join(root, "dist/index.js"), "utf8").then(
+    () => true,
+    () => false,
+  );
+  if (!built) return t.skip("no dist/: run npm run build");
+  for (const entry of ["dist/index.js", "dist/client/index.js"]) {
+    const packages = await reachablePackages(join(root, entry));
+    t.ok(packages.has("@bufbuild/protobuf"), `${entry}: the walk follows imports`);
+    t.same(
+      [...packages].filter((p) => OPTIONAL.test(p)),
+      [],
+      `${entry}: imports no optional peer`,
+    );
+  }
 });
 
 // A child process where the optional peers cannot be resolved, as in an app

@@ -1,4 +1,4 @@
-import { type Attributes, SpanStatusCode } from "@opentelemetry/api";
+import type { Attributes } from "@opentelemetry/api";
 import { Code, codeToString } from "../protocol/code.js";
 import type { ProtocolName } from "../protocol/content-type.js";
 
@@ -74,4 +74,3 @@ export function isSpanError(system: RpcSystem, side: "client" | "server", code: 
   return grpcServerErrors.has(code);
 }
 
-export { SpanStatusCode };
