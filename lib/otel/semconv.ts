@@ -73,4 +73,3 @@ export function isSpanError(system: RpcSystem, side: "client" | "server", code: 
   if (system === "connect_rpc" || side === "client") return true;
   return grpcServerErrors.has(code);
 }
-
