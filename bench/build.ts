@@ -13,6 +13,9 @@ export const OUT_DIR = path.join(benchDir, "..", "node_modules", ".cache", "fcr-
 export const ENTRIES = {
   limit: "servers/limit.ts",
   ours: "servers/ours.ts",
+  "ours-otel-sdk": "servers/ours-otel-sdk.ts",
+  "ours-otel-api": "servers/ours-otel-api.ts",
+  "ours-passthrough": "servers/ours-passthrough.ts",
   "connect-fastify": "servers/connect-fastify.ts",
   "grpc-js": "servers/grpc-js.ts",
   "stream-client": "load/stream-client.ts",

@@ -85,6 +85,49 @@ function table(header: string[], rows: string[][]): string[] {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
 }
 
+/** The OpenTelemetry variants and the throughput each should keep, as a ratio to "ours" (issue 15's targets). */
+const OTEL_TARGETS: Record<string, number> = { "ours+otel-sdk": 0.85, "ours+otel-api": 0.97 };
+
+/**
+ * The cost of otelServerInterceptor: each variant's throughput over ours
+ * without it, in the same repetition (median over repetitions).
+ */
+function otelSection(scenarios: Scenario[], servers: string[], outcomes: Outcomes): string[] {
+  const variants = servers.filter((s) => s in OTEL_TARGETS);
+  const rows: string[][] = [];
+  for (const s of scenarios) {
+    for (const v of variants) {
+      const ratios = outcomes.map((rep) => {
+        const on = rep[s.id]?.[v];
+        const off = rep[s.id]?.ours;
+        return on?.kind === "ok" && off?.kind === "ok" ? on.load.throughput / off.load.throughput : Number.NaN;
+      });
+      const on = summarize(outcomes, s.id, v);
+      const off = summarize(outcomes, s.id, "ours");
+      if (on.kind !== "ok" || off.kind !== "ok") continue;
+      const ratio = median(ratios);
+      const target = OTEL_TARGETS[v];
+      rows.push([
+        s.title,
+        v,
+        fmtRatio(ratio),
+        `>= ${target.toFixed(2)} ${ratio >= target ? "met" : "missed"}`,
+        `${fmtRate(on.throughput)} / ${fmtRate(off.throughput)} ${s.unit}`,
+        `${fmtMs(on.p50Ms)} / ${fmtMs(off.p50Ms)}`,
+      ]);
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    "",
+    "## OpenTelemetry: throughput with otelServerInterceptor, as a ratio to ours without it",
+    "",
+    "`ours+otel-sdk`: the real SDK (2.x: AsyncLocalStorage context, W3C propagators, every span sampled into a BatchSpanProcessor, metrics aggregated) with exporters that drop what they get. `ours+otel-api`: the interceptor with the API alone, no SDK registered. Ratio: over `ours` in the same repetition (median over repetitions).",
+    "",
+    ...table(["Scenario", "server", "vs ours", "target", "throughput (on / off)", "p50 ms (on / off)"], rows),
+  ];
+}
+
 export function renderReport(
   scenarios: Scenario[],
   servers: string[],
@@ -170,6 +213,7 @@ export function renderReport(
     }
   }
   out.push(...table(header, cellRows));
+  out.push(...otelSection(scenarios, servers, outcomes));
   out.push("", "Scenario ids (for `--only`):", "");
   for (const s of scenarios) out.push(`- \`${s.id}\`: ${s.title}`);
   out.push("", "## Correctness failures", "", ...(failures.length ? failures : ["None."]));

@@ -7,7 +7,8 @@
 //
 // Options: --quick, --reps N, --warmup S, --duration S,
 //   --only id,id (scenario ids, see scenarios.ts), --servers name,name,
-//   --retries N (re-measure a cell that other processes disturbed; default 2).
+//   --retries N (re-measure a cell that other processes disturbed; default 2),
+//   --out FILE (write the report there instead of bench/RESULTS.md).
 //
 // The machine may be shared: a cell during which processes outside the
 // benchmark used CPU is measured again once the machine is quiet (up to
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     servers: { type: "string" },
     retries: { type: "string" },
+    out: { type: "string" },
   },
 });
 
@@ -134,6 +136,7 @@ const report = renderReport(
   machine,
   { command, reps, warmupSec, durationSec, elapsedSec: (performance.now() - started) / 1000 },
 );
-await writeFile(RESULTS, report);
+const out = values.out ?? RESULTS;
+await writeFile(out, report);
 process.stdout.write(`\n${report}`);
-console.error(`wrote ${path.relative(process.cwd(), RESULTS)}`);
+console.error(`wrote ${path.relative(process.cwd(), out)}`);

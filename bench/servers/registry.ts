@@ -9,9 +9,16 @@ export interface ServerSpec {
   serves(s: Scenario): boolean;
 }
 
+/** The cells the OpenTelemetry variants run: gRPC unary and Connect unary (their cost is per call). */
+export const OTEL_SCENARIOS = ["grpc-c1", "connect-proto-h1"];
+const otelCell = (s: Scenario) => OTEL_SCENARIOS.includes(s.id);
+
 export const SERVERS: ServerSpec[] = [
   { name: "limit", entry: "limit", serves: () => true },
   { name: "ours", entry: "ours", serves: () => true },
+  // ours with otelServerInterceptor: the real SDK with exporters that drop everything, and the API alone.
+  { name: "ours+otel-sdk", entry: "ours-otel-sdk", serves: otelCell },
+  { name: "ours+otel-api", entry: "ours-otel-api", serves: otelCell },
   { name: "connect-fastify", entry: "connect-fastify", serves: () => true },
   { name: "grpc-js", entry: "grpc-js", serves: (s) => s.protocol === "grpc" },
 ];

@@ -6,12 +6,15 @@ import {
   corsAllowedMethods,
   corsExposedHeaders,
   fastifyConnectRpc,
+  type Interceptor,
   onePortServerFactory,
 } from "../../lib/index.js";
 import { reply } from "./eliza.js";
 import { ElizaService } from "./gen/connectrpc/eliza/v1/eliza_pb.js";
 
-export async function createElizaServer(opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function createElizaServer(
+  opts: { logger?: boolean; interceptors?: Interceptor[] } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? true, serverFactory: onePortServerFactory() });
   // Browsers on other origins (the page in browser/, say) may call it: CORS with the library's header lists.
   await app.register(cors, {
@@ -24,6 +27,7 @@ export async function createElizaServer(opts: { logger?: boolean } = {}): Promis
     // Health for load balancers and probes; reflection so `buf curl` and grpcurl need no schema.
     grpcHealth: true,
     grpcReflection: true,
+    interceptors: opts.interceptors,
     routes(router) {
       router.service(ElizaService, {
         say: (req) => ({ sentence: reply(req.sentence) }),
@@ -50,6 +54,10 @@ export async function createElizaServer(opts: { logger?: boolean } = {}): Promis
 if (import.meta.url === `file://${process.argv[1]}`) {
   const i = process.argv.indexOf("--port");
   const port = i > 0 ? Number(process.argv[i + 1]) : 8080;
-  const app = await createElizaServer();
+  // --otel-console prints a span for every call (the SDK loads only then: the server runs without it).
+  const interceptors = process.argv.includes("--otel-console")
+    ? [(await import("./otel-console.js")).consoleTracing()]
+    : [];
+  const app = await createElizaServer({ interceptors });
   await app.listen({ host: "127.0.0.1", port });
 }

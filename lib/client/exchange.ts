@@ -48,6 +48,8 @@ export interface HttpExchange {
 
 /** Opens exchanges over one transport's connections. */
 export interface HttpClient {
+  /** The HTTP version the exchanges use; undefined until ALPN has picked one. */
+  readonly httpVersion: "1.1" | "2" | undefined;
   open(request: ExchangeRequest): Promise<HttpExchange>;
   close(): void;
 }
@@ -196,6 +198,8 @@ function notH2cError(authority: string, e: unknown): ConnectError {
 
 /** Exchanges over pooled HTTP/2 sessions. */
 export class Http2Client implements HttpClient {
+  readonly httpVersion = "2";
+
   constructor(
     private readonly sessions: Http2Sessions,
     private readonly scheme: string,
@@ -266,6 +270,7 @@ class Http1Exchange implements HttpExchange {
 
 /** Exchanges over a keep-alive HTTP/1.1 agent. */
 export class Http1Client implements HttpClient {
+  readonly httpVersion = "1.1";
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
 
@@ -301,6 +306,7 @@ export class Http1Client implements HttpClient {
 
 /** Picks HTTP/2 or HTTP/1.1 for an `https:` server by ALPN, once, then sticks with it. */
 export class AlpnClient implements HttpClient {
+  httpVersion: "1.1" | "2" | undefined;
   private chosen?: Promise<HttpClient>;
   private closed = false;
 
@@ -327,6 +333,7 @@ export class AlpnClient implements HttpClient {
       });
       socket.once("secureConnect", () => {
         const version = socket.alpnProtocol === "h2" ? "2" : "1.1";
+        this.httpVersion = version;
         socket.destroy();
         resolve(this.make(version));
       });

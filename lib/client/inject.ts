@@ -121,6 +121,8 @@ function stringHeaders(headers: OutgoingHttpHeaders): Record<string, string | st
 }
 
 class InjectClient implements HttpClient {
+  /** light-my-request speaks HTTP/1.1 to the app. */
+  readonly httpVersion = "1.1";
   private closed = false;
 
   constructor(private readonly app: Injectable) {}

@@ -1,4 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { ProtocolName } from "../protocol/content-type.js";
+import type { CallOptions } from "./client.js";
 
 // Client interceptors, shaped like connect-es's, so that existing ones port
 // easily. The server's mirror is server/interceptor.ts.
@@ -15,6 +17,12 @@ interface ClientRequestCommon {
   readonly signal: AbortSignal;
   /** The deadline the call sends, if any. */
   readonly timeoutMs: number | undefined;
+  /** The protocol the transport speaks. */
+  readonly protocol: ProtocolName;
+  /** The HTTP version the transport uses; undefined while ALPN has not picked one (`https:` without `httpVersion`). */
+  readonly httpVersion: "1.1" | "2" | undefined;
+  /** The `context` of the call options (a server handler's context), so tracing can find the call's parent. */
+  readonly context: CallOptions["context"];
 }
 /** The request of a call the client makes, unary: one message. */
 export interface ClientUnaryRequest extends ClientRequestCommon {

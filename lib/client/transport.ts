@@ -151,6 +151,9 @@ class ClientTransport implements Transport {
       header: new Headers(options.headers),
       signal: call.signal,
       timeoutMs: call.timeoutMs,
+      protocol: this.protocol,
+      httpVersion: this.config.http.httpVersion,
+      context: options.context,
     };
   }
 

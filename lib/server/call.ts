@@ -7,7 +7,7 @@ import { checkMessageSize } from "../protocol/envelope.js";
 import { asConnectError, ConnectError } from "../protocol/error.js";
 import { type CallLogPolicy, logCallCompleted } from "./call-log.js";
 import type { CallContext } from "./context.js";
-import type { StreamResponse, UnaryResponse } from "./interceptor.js";
+import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./interceptor.js";
 import type { ResponseAdapter } from "./response.js";
 import { type MethodEntry, takeOne } from "./router.js";
 
@@ -22,6 +22,32 @@ export interface ServerOptions {
   maxTimeoutMs: number | undefined;
   /** Whether a call writes its "rpc completed" line (see callLogPolicy). */
   logCall: CallLogPolicy;
+}
+
+/**
+ * What interceptors see of the request, whatever the call kind. `header` and
+ * `signal` are made when first read: each costs an allocation per call (a
+ * Headers copy of the request's, an AbortController), which an interceptor
+ * that never reads them should not pay. They are own enumerable getters, so
+ * `{ ...req, message }` in an interceptor still copies them.
+ */
+function interceptorRequest(call: ServerCall, stream: boolean, message: unknown) {
+  const ctx = call.ctx;
+  return {
+    service: call.entry.method.parent,
+    method: call.entry.method,
+    requestMethod: ctx.requestMethod,
+    url: call.request.url,
+    get header() {
+      return ctx.requestHeader;
+    },
+    get signal() {
+      return ctx.signal;
+    },
+    context: ctx,
+    stream,
+    message,
+  };
 }
 
 /** Codecs of one method in one format. */
@@ -100,7 +126,7 @@ export class ServerCall {
   async callUnary(message: unknown): Promise<{ message: unknown; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: await (entry.unary as NonNullable<MethodEntry["unary"]>)(message, ctx) };
-    return (await entry.intercepted({ ...this.interceptorRequest(), stream: false, message })) as UnaryResponse;
+    return (await entry.intercepted(interceptorRequest(this, false, message) as UnaryRequest)) as UnaryResponse;
   }
 
   /** Runs any method in its stream form, through the interceptors when there are any. */
@@ -109,25 +135,7 @@ export class ServerCall {
   ): Promise<{ message: AsyncIterable<unknown>; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: entry.stream(messages, ctx) };
-    return (await entry.intercepted({
-      ...this.interceptorRequest(),
-      stream: true,
-      message: messages,
-    })) as StreamResponse;
-  }
-
-  /** What interceptors see of the request, whatever the call kind. */
-  private interceptorRequest() {
-    const { entry, ctx } = this;
-    return {
-      service: entry.method.parent,
-      method: entry.method,
-      requestMethod: ctx.requestMethod,
-      url: this.request.url,
-      header: ctx.requestHeader,
-      signal: ctx.signal,
-      context: ctx,
-    };
+    return (await entry.intercepted(interceptorRequest(this, true, messages) as StreamRequest)) as StreamResponse;
   }
 
   /** The one request of a unary call in its stream form; zero or two is unimplemented. */

@@ -95,6 +95,11 @@ export class CallContext implements HandlerContext {
     return this.controller.signal;
   }
 
+  /** Whether the call has been aborted, read without making the AbortController that `signal` needs. */
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
   timeoutMs(): number | undefined {
     return this.deadline === undefined ? undefined : this.deadline - Date.now();
   }
