@@ -1,8 +1,10 @@
-import type {
-  ClientHttp2Session,
-  ClientHttp2Stream,
-  OutgoingHttpHeaders,
-  SecureClientSessionOptions,
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  constants,
+  type Http2Session,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
 } from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -29,6 +31,9 @@ type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
 
 /** When a session last carried a stream (ms since the epoch), for the idle timeout. */
 const kLastActive = Symbol("http2SessionLastActive");
+
+/** The last-stream-id of the GOAWAY a session got. */
+const kGoawayLastStreamId = Symbol("http2GoawayLastStreamId");
 
 /** Marks a socket whose HTTP/2 session got the server's SETTINGS. */
 const kReady = Symbol("http2SessionReady");
@@ -162,8 +167,9 @@ export class Http2Sessions {
     }
     // Node closes a session that got GOAWAY but keeps it usable-looking; the
     // Agent would still pick it and the request would throw.
-    session.once("goaway", () => {
+    session.once("goaway", (_code: number, lastStreamId: number) => {
       session[kGracefullyClosing] = true;
+      session[kGoawayLastStreamId] = lastStreamId;
     });
     const idleMs = this.options.idleTimeoutMs ?? 60_000;
     const pingMs = this.options.pingIntervalMs;
@@ -201,6 +207,30 @@ export class Http2Sessions {
     this.timers.add(timer);
     session.once("close", stop);
   }
+}
+
+/**
+ * Whether the server never processed a stream, so that it may be sent again
+ * (RFC 9113, section 8.7): it was reset with REFUSED_STREAM, or the session
+ * got a GOAWAY whose last-stream-id is below the stream's (or the stream never
+ * got an id, so never left the client).
+ */
+export function streamWasRefused(stream: ClientHttp2Stream, session: Http2Session | undefined): boolean {
+  if (stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) return true;
+  const last = (session as TrackedSession | undefined)?.[kGoawayLastStreamId] as number | undefined;
+  return last !== undefined && (stream.id === undefined || stream.id > last);
+}
+
+/**
+ * Takes a session out of the pool for new streams (as after GOAWAY): a server
+ * that refused a stream on it is shedding load or going away, so a retry goes
+ * to a new connection. Streams already open on it finish; it closes when empty.
+ */
+export function retireSession(session: Http2Session | undefined): void {
+  const s = session as TrackedSession | undefined;
+  if (!s || s.destroyed) return;
+  s[kGracefullyClosing] = true;
+  if ((s[kStreamCount] as number | undefined) === 0 && !s.closed) s.close();
 }
 
 /**
