@@ -5,6 +5,7 @@
 // server that is not ours. Not a test file itself.
 import { once } from "node:events";
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoResponseSchema } from "../gen/fcr/test/v1/test_pb.js";
@@ -27,6 +28,8 @@ export interface EchoH2Server {
   streams: SeenStream[];
   /** The server's sessions, in order of arrival. */
   sessions: http2.ServerHttp2Session[];
+  /** The raw TCP socket of each session (same order): `session.socket` is a proxy that cannot reset it. */
+  sockets: net.Socket[];
   /** Decides each stream's fate; by default it is answered. */
   policy: StreamPolicy;
   close(): Promise<void>;
@@ -71,6 +74,7 @@ export async function startEchoH2Server(): Promise<EchoH2Server> {
     port: 0,
     streams: [],
     sessions: [],
+    sockets: [],
     policy: (_stream, _seen, answer) => answer(),
     async close() {
       for (const s of peer.sessions) s.destroy();
@@ -79,6 +83,10 @@ export async function startEchoH2Server(): Promise<EchoH2Server> {
       await closed;
     },
   };
+  server.on("connection", (socket: net.Socket) => {
+    peer.sockets.push(socket);
+    socket.on("error", () => {});
+  });
   server.on("session", (session) => {
     peer.sessions.push(session);
     session.on("error", () => {});
