@@ -32,8 +32,14 @@ type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
 /** When a session last carried a stream (ms since the epoch), for the idle timeout. */
 const kLastActive = Symbol("http2SessionLastActive");
 
+/** Closes a session that takes no new streams once it has none left (see `closeWhenDone`). */
+const kAfterGoaway = Symbol("http2AfterGoaway");
+
 /** The last-stream-id of the GOAWAY a session got. */
 const kGoawayLastStreamId = Symbol("http2GoawayLastStreamId");
+
+/** A socket's own object, read through the proxy Node puts in `session.socket` (which cannot destroy it). */
+const kRawSocket = Symbol("http2RawSocket");
 
 /** Marks a socket whose HTTP/2 session got the server's SETTINGS. */
 const kReady = Symbol("http2SessionReady");
@@ -98,7 +104,12 @@ export class Http2Sessions {
         stream.on("error", () => {});
         // Short calls fall between the idle timer's ticks; each one ending counts as activity.
         const session = stream.session as TrackedSession | undefined;
-        if (session) stream.once("close", () => (session[kLastActive] = Date.now()));
+        if (session) {
+          stream.once("close", () => {
+            session[kLastActive] = Date.now();
+            (session[kAfterGoaway] as (() => void) | undefined)?.();
+          });
+        }
       },
       () => {},
     );
@@ -139,6 +150,7 @@ export class Http2Sessions {
     };
     socket.once("error", failed);
     socket.once("close", () => failed(undefined));
+    (socket as net.Socket & { [kRawSocket]?: net.Socket })[kRawSocket] = socket;
     return socket;
   }
 
@@ -170,6 +182,7 @@ export class Http2Sessions {
     session.once("goaway", (_code: number, lastStreamId: number) => {
       session[kGracefullyClosing] = true;
       session[kGoawayLastStreamId] = lastStreamId;
+      closeWhenDone(session);
     });
     const idleMs = this.options.idleTimeoutMs ?? 60_000;
     const pingMs = this.options.pingIntervalMs;
@@ -231,6 +244,27 @@ export function retireSession(session: Http2Session | undefined): void {
   if (!s || s.destroyed) return;
   s[kGracefullyClosing] = true;
   if ((s[kStreamCount] as number | undefined) === 0 && !s.closed) s.close();
+}
+
+/**
+ * Closes a session that got GOAWAY and its socket once its last stream ends. Node only ends its side of the socket
+ * then and waits for the server to close the other: a server that never does
+ * would keep the socket, and the Agent the destroyed session (its 'close'
+ * never comes), for ever. RFC 9113, section 6.8: the receiver of GOAWAY opens
+ * no new streams on it, so once its streams are done the connection is done.
+ */
+function closeWhenDone(session: TrackedSession): void {
+  if (session[kAfterGoaway]) return;
+  const raw = (session.socket as unknown as { [kRawSocket]?: net.Socket } | undefined)?.[kRawSocket];
+  if (!raw) return;
+  const check = () => {
+    if (raw.destroyed || (session[kStreamCount] as number) > 0) return;
+    if (!session.destroyed) session.destroy();
+    raw.destroy();
+  };
+  session[kAfterGoaway] = check;
+  // The GOAWAY handler runs before Node has closed the streams it refused; check once they are gone.
+  setImmediate(check);
 }
 
 /**

@@ -21,7 +21,7 @@ import { TestService } from "../gen/fcr/test/v1/test_pb.js";
 import { collect, rejection, within } from "../helpers/client-calls.js";
 import { answerEcho, startEchoH2Server } from "../helpers/echo-h2-server.js";
 import { echoBytes, envelope } from "../helpers/raw-http.js";
-import { activeResources, heapAfterGc, leftOver } from "../helpers/resources.js";
+import { activeResources, heapAfterGc, leftOver, socketsTo } from "../helpers/resources.js";
 import { caSigned, selfSigned } from "../helpers/tls.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR } =
@@ -264,6 +264,27 @@ t.test("a graceful GOAWAY that names the stream as processed lets it finish", as
   }
   h2.policy = (_s, _seen, answer) => answer();
 });
+
+t.test(
+  "a server that sends GOAWAY and keeps the connection open: the client closes it when its streams are done",
+  async (t) => {
+    const server = await startEchoH2Server();
+    server.policy = (stream, seen, answer) => {
+      // GOAWAY naming this stream as processed, then the answer; the server never closes the connection.
+      stream.session?.goaway(NGHTTP2_NO_ERROR, seen.id);
+      answer();
+    };
+    const transport = createGrpcTransport({ baseUrl: server.url });
+    const client = createClient(TestService, transport);
+    for (let i = 0; i < 20; i++) t.equal((await client.unary({ text: `${i}` })).text, `${i}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const clientSockets = socketsTo(server.port);
+    t.equal(server.sessions.length, 20, "each call on a new connection, as GOAWAY asks");
+    t.equal(clientSockets, 0, `the client holds ${clientSockets} of the 20 connections the server left open`);
+    transport.close();
+    await server.close();
+  },
+);
 
 t.test("TLS failures are unavailable with the reason", async (t) => {
   const cases = [

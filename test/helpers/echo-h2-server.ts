@@ -30,6 +30,8 @@ export interface EchoH2Server {
   sessions: http2.ServerHttp2Session[];
   /** The raw TCP socket of each session (same order): `session.socket` is a proxy that cannot reset it. */
   sockets: net.Socket[];
+  /** The server's sockets still open (it never closes one after GOAWAY itself; Node's server does not either). */
+  openSockets(): number;
   /** Decides each stream's fate; by default it is answered. */
   policy: StreamPolicy;
   close(): Promise<void>;
@@ -75,9 +77,11 @@ export async function startEchoH2Server(): Promise<EchoH2Server> {
     streams: [],
     sessions: [],
     sockets: [],
+    openSockets: () => peer.sockets.filter((s) => !s.destroyed).length,
     policy: (_stream, _seen, answer) => answer(),
     async close() {
       for (const s of peer.sessions) s.destroy();
+      for (const s of peer.sockets) s.destroy();
       const closed = once(server, "close");
       server.close();
       await closed;

@@ -1,6 +1,7 @@
 // Leak checks for the hostile-server tests: the handles and requests Node
 // holds open (sockets, timers, sessions), counted by type, and heap after a
 // full GC. Not a test file itself.
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 
@@ -42,4 +43,29 @@ export function heapAfterGc(): number {
   gc();
   gc();
   return process.memoryUsage().heapUsed;
+}
+
+/**
+ * How many TCP sockets this process holds open to `port` on 127.0.0.1 (Linux
+ * /proc): the client side of connections to a test server. Unlike active
+ * handles, unref'd sockets count too, and the server's own sockets do not.
+ */
+export function socketsTo(port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed while listing
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  let n = 0;
+  for (const line of readFileSync("/proc/self/net/tcp", "utf8").split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+    if (cols.length > 9 && cols[2]?.endsWith(`:${hexPort}`) && inodes.has(cols[9] ?? "")) n++;
+  }
+  return n;
 }
