@@ -243,11 +243,16 @@ export function retireSession(session: Http2Session | undefined): void {
   const s = session as TrackedSession | undefined;
   if (!s || s.destroyed) return;
   s[kGracefullyClosing] = true;
-  if ((s[kStreamCount] as number | undefined) === 0 && !s.closed) s.close();
+  // Node's close() lets the open streams finish and marks the session closed,
+  // which is what keeps the Agent from handing it queued requests (it checks
+  // `closed` there, not its own gracefully-closing flag).
+  if (!s.closed) s.close();
+  closeWhenDone(s);
 }
 
 /**
- * Closes a session that got GOAWAY and its socket once its last stream ends. Node only ends its side of the socket
+ * Closes a session that takes no new streams (GOAWAY, or retired) and its
+ * socket once its last stream ends. Node only ends its side of the socket
  * then and waits for the server to close the other: a server that never does
  * would keep the socket, and the Agent the destroyed session (its 'close'
  * never comes), for ever. RFC 9113, section 6.8: the receiver of GOAWAY opens
