@@ -107,6 +107,7 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
       headers,
       signal: call.signal,
       noBody: get,
+      replayable: true,
     });
     if (!get) {
       await exchange.write(data);

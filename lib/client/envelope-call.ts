@@ -91,6 +91,8 @@ async function start(
     headers,
     signal: call.signal,
     noBody: false,
+    // One request message the call holds; a client or bidi stream's iterable cannot be read again.
+    replayable: req.method.methodKind === "unary" || req.method.methodKind === "server_streaming",
   });
   void sendRequestMessages(call, exchange, req.message, async (m) => {
     const { data, compressed } = await call.encodeRequest(m);

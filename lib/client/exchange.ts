@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import * as tls from "node:tls";
 import { Code, codeFromHttp2RstCode } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
-import type { Http2Sessions } from "./http2-sessions.js";
+import { type Http2Sessions, retireSession, streamWasRefused } from "./http2-sessions.js";
+import { type RefusableExchange, ReplayingExchange } from "./refused-retry.js";
 
 /** The head of a response: what arrived before the body. */
 export interface ResponseHead {
@@ -24,6 +25,11 @@ export interface ExchangeRequest {
   signal: AbortSignal;
   /** The request has no body (Connect GET). */
   noBody: boolean;
+  /**
+   * The whole body is one message the call holds (unary, server streaming):
+   * a stream the server refuses unprocessed is sent again (RFC 9113, 8.7).
+   */
+  replayable?: boolean;
 }
 
 /**
@@ -117,9 +123,10 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 // ---------------------------------------------------------------------------
 // HTTP/2
 
-class Http2Exchange implements HttpExchange {
+class Http2Exchange implements RefusableExchange {
   readonly head: Promise<ResponseHead>;
   private responseTrailers: http.IncomingHttpHeaders = {};
+  private responded = false;
 
   /** Kept because a stream forgets its session once it is destroyed. */
   private readonly session: ClientHttp2Stream["session"];
@@ -128,6 +135,7 @@ class Http2Exchange implements HttpExchange {
     this.session = stream.session;
     this.head = new Promise((resolve, reject) => {
       const onResponse = (headers: Http2IncomingHeaders) => {
+        this.responded = true;
         stream.off("close", onClose);
         resolve({ status: Number(headers[":status"]), headers });
       };
@@ -159,6 +167,14 @@ class Http2Exchange implements HttpExchange {
 
   trailers(): http.IncomingHttpHeaders {
     return this.responseTrailers;
+  }
+
+  refused(): boolean {
+    return !this.responded && streamWasRefused(this.stream, this.session);
+  }
+
+  retireSession(): void {
+    retireSession(this.session);
   }
 
   goneError(): ConnectError {
@@ -207,6 +223,12 @@ export class Http2Client implements HttpClient {
   ) {}
 
   async open(request: ExchangeRequest): Promise<HttpExchange> {
+    const first = await this.openStream(request);
+    if (!request.replayable) return first;
+    return new ReplayingExchange(first, () => this.openStream(request));
+  }
+
+  private async openStream(request: ExchangeRequest): Promise<Http2Exchange> {
     const headers = request.headers;
     headers[":method"] = request.method;
     headers[":path"] = request.path;

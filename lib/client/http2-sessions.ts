@@ -1,8 +1,10 @@
-import type {
-  ClientHttp2Session,
-  ClientHttp2Stream,
-  OutgoingHttpHeaders,
-  SecureClientSessionOptions,
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  constants,
+  type Http2Session,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
 } from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -29,6 +31,15 @@ type TrackedSession = ClientHttp2Session & { [key: symbol]: unknown };
 
 /** When a session last carried a stream (ms since the epoch), for the idle timeout. */
 const kLastActive = Symbol("http2SessionLastActive");
+
+/** Closes a session that takes no new streams once it has none left (see `closeWhenDone`). */
+const kAfterGoaway = Symbol("http2AfterGoaway");
+
+/** The last-stream-id of the GOAWAY a session got. */
+const kGoawayLastStreamId = Symbol("http2GoawayLastStreamId");
+
+/** A socket's own object, read through the proxy Node puts in `session.socket` (which cannot destroy it). */
+const kRawSocket = Symbol("http2RawSocket");
 
 /** Marks a socket whose HTTP/2 session got the server's SETTINGS. */
 const kReady = Symbol("http2SessionReady");
@@ -93,7 +104,12 @@ export class Http2Sessions {
         stream.on("error", () => {});
         // Short calls fall between the idle timer's ticks; each one ending counts as activity.
         const session = stream.session as TrackedSession | undefined;
-        if (session) stream.once("close", () => (session[kLastActive] = Date.now()));
+        if (session) {
+          stream.once("close", () => {
+            session[kLastActive] = Date.now();
+            (session[kAfterGoaway] as (() => void) | undefined)?.();
+          });
+        }
       },
       () => {},
     );
@@ -134,6 +150,7 @@ export class Http2Sessions {
     };
     socket.once("error", failed);
     socket.once("close", () => failed(undefined));
+    (socket as net.Socket & { [kRawSocket]?: net.Socket })[kRawSocket] = socket;
     return socket;
   }
 
@@ -162,8 +179,10 @@ export class Http2Sessions {
     }
     // Node closes a session that got GOAWAY but keeps it usable-looking; the
     // Agent would still pick it and the request would throw.
-    session.once("goaway", () => {
+    session.once("goaway", (_code: number, lastStreamId: number) => {
       session[kGracefullyClosing] = true;
+      session[kGoawayLastStreamId] = lastStreamId;
+      closeWhenDone(session);
     });
     const idleMs = this.options.idleTimeoutMs ?? 60_000;
     const pingMs = this.options.pingIntervalMs;
@@ -201,6 +220,56 @@ export class Http2Sessions {
     this.timers.add(timer);
     session.once("close", stop);
   }
+}
+
+/**
+ * Whether the server never processed a stream, so that it may be sent again
+ * (RFC 9113, section 8.7): it was reset with REFUSED_STREAM, or the session
+ * got a GOAWAY whose last-stream-id is below the stream's (or the stream never
+ * got an id, so never left the client).
+ */
+export function streamWasRefused(stream: ClientHttp2Stream, session: Http2Session | undefined): boolean {
+  if (stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) return true;
+  const last = (session as TrackedSession | undefined)?.[kGoawayLastStreamId] as number | undefined;
+  return last !== undefined && (stream.id === undefined || stream.id > last);
+}
+
+/**
+ * Takes a session out of the pool for new streams (as after GOAWAY): a server
+ * that refused a stream on it is shedding load or going away, so a retry goes
+ * to a new connection. Streams already open on it finish; it closes when empty.
+ */
+export function retireSession(session: Http2Session | undefined): void {
+  const s = session as TrackedSession | undefined;
+  if (!s || s.destroyed) return;
+  s[kGracefullyClosing] = true;
+  // Node's close() lets the open streams finish and marks the session closed,
+  // which is what keeps the Agent from handing it queued requests (it checks
+  // `closed` there, not its own gracefully-closing flag).
+  if (!s.closed) s.close();
+  closeWhenDone(s);
+}
+
+/**
+ * Closes a session that takes no new streams (GOAWAY, or retired) and its
+ * socket once its last stream ends. Node only ends its side of the socket
+ * then and waits for the server to close the other: a server that never does
+ * would keep the socket, and the Agent the destroyed session (its 'close'
+ * never comes), for ever. RFC 9113, section 6.8: the receiver of GOAWAY opens
+ * no new streams on it, so once its streams are done the connection is done.
+ */
+function closeWhenDone(session: TrackedSession): void {
+  if (session[kAfterGoaway]) return;
+  const raw = (session.socket as unknown as { [kRawSocket]?: net.Socket } | undefined)?.[kRawSocket];
+  if (!raw) return;
+  const check = () => {
+    if (raw.destroyed || (session[kStreamCount] as number) > 0) return;
+    if (!session.destroyed) session.destroy();
+    raw.destroy();
+  };
+  session[kAfterGoaway] = check;
+  // The GOAWAY handler runs before Node has closed the streams it refused; check once they are gone.
+  setImmediate(check);
 }
 
 /**
