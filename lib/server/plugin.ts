@@ -18,7 +18,7 @@ import { callLogPolicy } from "./call-log.js";
 import type { Interceptor } from "./interceptor.js";
 import { MethodRoute } from "./route.js";
 import { ConnectRouter } from "./router.js";
-import { addGracefulShutdown } from "./shutdown.js";
+import { addGracefulShutdown, type DrainState } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
 export interface FastifyConnectRpcOptions {
@@ -113,8 +113,9 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   disableNagleOnTls(fastify.server);
 
   const inFlight = new Set<ServerCall>();
+  const drain: DrainState = { draining: false };
   for (const entry of router.entries) {
-    const route = new MethodRoute(entry, options, inFlight);
+    const route = new MethodRoute(entry, options, inFlight, drain);
     fastify.route({
       method: ROUTE_METHODS,
       url: `/${entry.method.parent.typeName}/${entry.method.name}`,
@@ -126,7 +127,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
     });
   }
 
-  addGracefulShutdown(fastify, inFlight, options.shutdownGraceMs);
+  addGracefulShutdown(fastify, inFlight, drain, options.shutdownGraceMs);
 };
 
 /**
