@@ -13,10 +13,11 @@ import { ElizaService } from "./gen/connectrpc/eliza/v1/eliza_pb.js";
 
 /**
  * The example server. `introPauseMs` makes Eliza pause before each sentence of
- * her introduction (a stream that lasts a while, to watch it arrive or to drain it).
+ * her introduction (a stream that lasts a while, to watch it arrive or to drain it);
+ * `shutdownIdleMs` is the plugin's option (behind examples/nginx, above the 2 s in which nginx closes its pooled connections).
  */
 export async function createElizaServer(
-  opts: { logger?: boolean; introPauseMs?: number } = {},
+  opts: { logger?: boolean; introPauseMs?: number; shutdownIdleMs?: number } = {},
 ): Promise<FastifyInstance> {
   const pause = () => new Promise((resolve) => setTimeout(resolve, opts.introPauseMs ?? 0));
   const app = Fastify({ logger: opts.logger ?? true, serverFactory: onePortServerFactory() });
@@ -28,6 +29,7 @@ export async function createElizaServer(
     exposedHeaders: [...corsExposedHeaders],
   });
   await app.register(fastifyConnectRpc, {
+    shutdownIdleMs: opts.shutdownIdleMs,
     routes(router) {
       router.service(ElizaService, {
         say: (req) => ({ sentence: reply(req.sentence) }),
@@ -56,7 +58,7 @@ export async function createElizaServer(
   return app;
 }
 
-// tsx examples/eliza/server.ts [--port 8080] [--intro-pause-ms 0] [--quiet]
+// tsx examples/eliza/server.ts [--port 8080] [--intro-pause-ms 0] [--shutdown-idle-ms 500] [--quiet]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const flag = (name: string) => {
     const i = process.argv.indexOf(name);
@@ -65,6 +67,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const app = await createElizaServer({
     logger: !process.argv.includes("--quiet"),
     introPauseMs: Number(flag("--intro-pause-ms") ?? 0),
+    shutdownIdleMs: flag("--shutdown-idle-ms") === undefined ? undefined : Number(flag("--shutdown-idle-ms")),
   });
   // kill, docker stop and Kubernetes send SIGTERM, Ctrl-C sends SIGINT: app.close() drains (stops listening,
   // lets calls in flight finish within shutdownGraceMs), then the process exits.

@@ -44,9 +44,9 @@ export class ServerConnections {
    * stream it may be sending right now (RFC 9113, 6.8): a GOAWAY that names
    * the largest stream id. Node's `session.close()` instead names the last
    * stream it processed and refuses any stream the peer had already sent; a
-   * proxy cannot retry those (nginx answers 502). nginx closes a pooled
-   * connection that receives it and mostly stops reusing one that carried a
-   * call; what is left is closed once the proxy has stopped sending here.
+   * proxy cannot retry those (nginx answers 502). Clients open no more
+   * streams on the session; nginx closes an idle pooled connection that
+   * receives it (but may reuse one that is busy: see examples/nginx).
    */
   goAway(): void {
     this.draining = true;

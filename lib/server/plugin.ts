@@ -46,6 +46,15 @@ export interface FastifyConnectRpcOptions {
   /** On `fastify.close()`, how long in-flight calls may run before they are aborted. Default 5000 ms. */
   shutdownGraceMs?: number;
   /**
+   * On `fastify.close()`, once the calls are done, how long connections are
+   * left for their clients to close before the server closes them. A proxy's
+   * pooled connection closed by the server can race a request the proxy is
+   * sending on it (nginx answers 502); behind a proxy, set this above the
+   * proxy's keep-alive timeout for its upstream connections (nginx's
+   * `keepalive_timeout` in the `upstream` block). Default 500 ms.
+   */
+  shutdownIdleMs?: number;
+  /**
    * Whether each call writes one `rpc completed` line (rpc, protocol, code,
    * durationMs) through `request.log` at info level. Left out, the line
    * follows Fastify's `disableRequestLogging` (a boolean, or a function of the
@@ -58,6 +67,7 @@ export interface FastifyConnectRpcOptions {
 
 const DEFAULT_COMPRESS_MIN_BYTES = 1024;
 const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+const DEFAULT_SHUTDOWN_IDLE_MS = 500;
 
 /** Methods our routes listen on; OPTIONS stays free for CORS plugins. */
 const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
@@ -65,7 +75,7 @@ const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 /** Validates the options and fills in defaults; a bad option names itself. */
 export function resolveOptions(
   opts: FastifyConnectRpcOptions,
-): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number } {
+): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number; shutdownIdleMs: number } {
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
   objectOption(opts, "jsonOptions");
@@ -85,6 +95,7 @@ export function resolveOptions(
     requireConnectProtocolHeader: opts.requireConnectProtocolHeader ?? false,
     maxTimeoutMs: intOption(opts, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
     shutdownGraceMs: intOption(opts, "shutdownGraceMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_GRACE_MS),
+    shutdownIdleMs: intOption(opts, "shutdownIdleMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_IDLE_MS),
   };
 }
 
@@ -127,7 +138,10 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
     });
   }
 
-  addGracefulShutdown(fastify, inFlight, drain, options.shutdownGraceMs);
+  addGracefulShutdown(fastify, inFlight, drain, {
+    graceMs: options.shutdownGraceMs,
+    idleMs: options.shutdownIdleMs,
+  });
 };
 
 /**

@@ -5,15 +5,6 @@ import { ConnectError } from "../protocol/error.js";
 import type { ServerCall } from "./call.js";
 import { ServerConnections } from "./connections.js";
 
-/**
- * How long, once the calls are done, connections get to be closed by their
- * peers (HTTP/2 peers after GOAWAY, HTTP/1.1 ones after `Connection: close`)
- * before the server closes them. A proxy that found the port closed has by
- * then stopped sending to this instance, so closing its pooled connections
- * races no request it is sending.
- */
-const IDLE_GRACE_MS = 500;
-
 /** What the routes need to know of a drain in progress. */
 export interface DrainState {
   /** True from the start of `fastify.close()`: HTTP/1.1 responses carry `Connection: close`. */
@@ -27,27 +18,28 @@ export interface DrainState {
  * 2. requests still arriving on open connections are served, HTTP/1.1 ones
  *    with `Connection: close`, and HTTP/2 peers get GOAWAY (see
  *    `ServerConnections.goAway`);
- * 3. in-flight calls get `graceMs` to finish; what still runs is aborted (its
- *    signal fires and the client gets `unavailable`);
- * 4. connections get a short grace to close, then what is left is dropped.
+ * 3. in-flight calls get `graceMs` to finish;
+ * 4. connections get `idleMs` to be closed by their clients (a proxy closes
+ *    its pooled ones after its keep-alive timeout), then calls that came in
+ *    meanwhile get `graceMs`; what still runs is aborted (its signal fires and
+ *    the client gets `unavailable`), and the server closes what is left.
  * Then Fastify's own close runs as usual.
  */
 export function addGracefulShutdown(
   fastify: FastifyInstance,
   inFlight: Set<ServerCall>,
   state: DrainState,
-  graceMs: number,
+  { graceMs, idleMs }: { graceMs: number; idleMs: number },
 ): void {
   const connections = new ServerConnections(fastify.server);
   const drain = async () => {
     state.draining = true;
     stopListening(fastify.server);
     connections.goAway();
-    const deadline = Date.now() + graceMs;
-    await waitUntil(() => inFlight.size === 0, deadline);
-    await waitUntil(() => connections.size === 0, Math.min(deadline, Date.now() + IDLE_GRACE_MS));
-    // A pooled connection may have brought one more call during that grace.
-    await waitUntil(() => inFlight.size === 0, deadline);
+    await waitUntil(() => inFlight.size === 0, Date.now() + graceMs);
+    await waitUntil(() => connections.size === 0, Date.now() + idleMs);
+    // A pooled connection may have brought one more call meanwhile: it gets the grace too.
+    await waitUntil(() => inFlight.size === 0, Date.now() + graceMs);
     for (const call of [...inFlight]) {
       call.ctx.abort(new ConnectError("the server is shutting down", Code.Unavailable));
     }

@@ -96,10 +96,14 @@ export interface Instance {
   output(): string;
 }
 
-/** Starts examples/eliza/server.ts on the port and resolves once it listens. */
+/**
+ * Starts examples/eliza/server.ts on the port and resolves once it listens. Its drain leaves pooled
+ * connections 5 s for nginx to close (nginx.conf closes them within 2 s: keepalive_time, keepalive_timeout).
+ */
 export async function startInstance(port: number, introPauseMs: number): Promise<Instance> {
   const args = ["--import", "tsx", "examples/eliza/server.ts", "--port", String(port), "--quiet"];
-  const child = spawn(process.execPath, [...args, "--intro-pause-ms", String(introPauseMs)], {
+  const flags = ["--intro-pause-ms", String(introPauseMs), "--shutdown-idle-ms", "5000"];
+  const child = spawn(process.execPath, [...args, ...flags], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });

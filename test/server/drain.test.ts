@@ -112,19 +112,33 @@ t.test(
   },
 );
 
-t.test("HTTP/1.1: an idle keep-alive connection is closed by the server shortly after the calls end", async (t) => {
-  const s = await startServer({ plugin: { shutdownGraceMs: 3000 } });
-  t.teardown(() => s.close().catch(() => {}));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  t.teardown(() => agent.destroy());
-  const res = await h1(s.port, { path: `${SERVICE}/Unary`, headers: PROTO, body: echoBytes({ text: "x" }), agent });
-  t.equal(res.status, 200);
-  const socket = Object.values(agent.freeSockets)[0]?.[0];
-  t.ok(socket, "the connection waits in the client's pool");
-  const socketClosed = new Promise<void>((r) => socket?.once("close", () => r()));
-  const started = Date.now();
-  await s.app.close();
-  await socketClosed;
-  const ms = Date.now() - started;
-  t.ok(ms >= 400 && ms < 1500, `closed after the idle grace, not at once and not never (${ms} ms)`);
+t.test(
+  "HTTP/1.1: an idle keep-alive connection is left shutdownIdleMs for its client to close, then closed",
+  async (t) => {
+    const s = await startServer({ plugin: { shutdownGraceMs: 3000, shutdownIdleMs: 800 } });
+    t.teardown(() => s.close().catch(() => {}));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const res = await h1(s.port, { path: `${SERVICE}/Unary`, headers: PROTO, body: echoBytes({ text: "x" }), agent });
+    t.equal(res.status, 200);
+    const socket = Object.values(agent.freeSockets)[0]?.[0];
+    t.ok(socket, "the connection waits in the client's pool");
+    const socketClosed = new Promise<void>((r) => socket?.once("close", () => r()));
+    const started = Date.now();
+    await s.app.close();
+    await socketClosed;
+    const ms = Date.now() - started;
+    t.ok(ms >= 750 && ms < 2000, `closed after shutdownIdleMs, not at once and not never (${ms} ms)`);
+  },
+);
+
+t.test("a bad shutdownIdleMs fails register with a message naming it", async (t) => {
+  const app = Fastify();
+  t.teardown(() => app.close().catch(() => {}));
+  await t.rejects(
+    (async () => {
+      await app.register(fastifyConnectRpc, { shutdownIdleMs: -1, routes() {} });
+    })(),
+    /shutdownIdleMs/,
+  );
 });
