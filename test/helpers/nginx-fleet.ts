@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,24 +60,55 @@ export async function nginxConfFor(ports: { http1: number; h2c: number; instance
   return conf;
 }
 
-/** Resolves once something accepts TCP connections on the port. */
-async function waitForPort(port: number, timeoutMs: number, what: string, exited: () => string | undefined) {
+/**
+ * Resolves once the port answers: a TCP connection (for nginx), or with `httpGet` an HTTP/1.1 GET answered
+ * with any status (for the example server, which a bare TCP probe would leave a connection that never sent a
+ * byte; it keeps those open).
+ */
+async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  what: string,
+  exited: () => string | undefined,
+  httpGet = false,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const gone = exited();
     if (gone) throw new Error(`${what} exited before listening on ${port}: ${gone}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
+    const ok = await (httpGet ? answersGet(port) : accepts(port));
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function answersGet(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/health", agent: false }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.once("error", () => resolve(false));
+  });
+}
+
+/** Kills the child if this process exits first (a test killed on timeout leaves no nginx or server behind). */
+function killOnExit(child: ChildProcess, signal: NodeJS.Signals): void {
+  const kill = () => child.kill(signal);
+  process.once("exit", kill);
+  child.once("exit", () => process.off("exit", kill));
 }
 
 /** Sends the signal and resolves with the exit code once the process is gone. */
@@ -107,6 +139,7 @@ export async function startInstance(port: number, introPauseMs: number): Promise
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  killOnExit(child, "SIGKILL");
   let log = "";
   child.stdout?.on("data", (d: Buffer) => {
     log += d;
@@ -115,15 +148,15 @@ export async function startInstance(port: number, introPauseMs: number): Promise
     log += d;
   });
   const exited = () => (child.exitCode !== null || child.signalCode !== null ? `${child.exitCode} ${log}` : undefined);
-  await waitForPort(port, 20_000, `the example server on ${port}`, exited);
+  await waitForPort(port, 20_000, `the example server on ${port}`, exited, true);
   return { port, child, output: () => log };
 }
 
 /** Stops an instance with SIGTERM (its app.close()) and resolves with its exit code and how long it took. */
-export async function stopInstance(instance: Instance): Promise<{ code: number | null; ms: number }> {
+export async function stopInstance(instance: Instance): Promise<{ at: string; code: number | null; ms: number }> {
   const started = Date.now();
   const code = await stopProcess(instance.child, "SIGTERM");
-  return { code, ms: Date.now() - started };
+  return { at: new Date(started).toISOString(), code, ms: Date.now() - started };
 }
 
 /** A running nginx with the example configuration. */
@@ -146,6 +179,8 @@ export async function startNginx(
   const errorLog = join(prefix, "error.log");
   const globals = `daemon off; pid ${join(prefix, "nginx.pid")}; error_log ${errorLog} warn;`;
   const child = spawn(binary, ["-p", prefix, "-c", conf, "-g", globals], { stdio: ["ignore", "ignore", "pipe"] });
+  // SIGTERM: nginx's master stops its workers (killed, it would leave them running).
+  killOnExit(child, "SIGTERM");
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d;

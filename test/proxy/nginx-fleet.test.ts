@@ -168,7 +168,7 @@ if (!nginxBinary) {
       },
       stop,
     );
-    const restarts: { port: number; code: number | null; ms: number }[] = [];
+    const restarts: { port: number; at: string; code: number | null; ms: number }[] = [];
     await sleep(1000);
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < instances.length; i++) {
