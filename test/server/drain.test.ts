@@ -142,3 +142,46 @@ t.test("a bad shutdownIdleMs fails register with a message naming it", async (t)
     /shutdownIdleMs/,
   );
 });
+
+t.test(
+  "HTTP/2: an idle session gets no GOAWAY at first; a stream on it during the drain is served, then it closes",
+  async (t) => {
+    const s = await startServer({ http2: true, plugin: { shutdownGraceMs: 3000 } });
+    t.teardown(() => s.close().catch(() => {}));
+    const busy = http2.connect(s.baseUrl);
+    const idle = http2.connect(s.baseUrl);
+    t.teardown(() => {
+      busy.destroy();
+      idle.destroy();
+    });
+    const goaways: number[] = [];
+    idle.on("goaway", (_code, lastStreamID) => goaways.push(lastStreamID));
+    const idleClosed = new Promise<void>((r) => idle.once("close", () => r()));
+    const call = (session: http2.ClientHttp2Session, text: string, delayMs: number) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": `${SERVICE}/Unary`, ...PROTO });
+        const chunks: Buffer[] = [];
+        let status = 0;
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+        });
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("end", () => resolve({ status, text: fromBinary(EchoResponseSchema, Buffer.concat(chunks)).text }));
+        stream.on("error", reject);
+        stream.end(echoBytes({ text, delayMs }));
+      });
+    await call(idle, "warm", 0); // the session exists and is idle
+    const slow = call(busy, "keeps the drain going", 400);
+    await sleep(50);
+    const closing = s.app.close();
+    await sleep(100);
+    t.same(goaways, [], "the idle session was sent no GOAWAY when the drain began");
+    const during = await call(idle, "during the drain", 0);
+    t.same(during, { status: 200, text: "during the drain" }, "a stream on it during the drain is served");
+    t.equal(goaways[0], 2 ** 31 - 1, "that stream brought the GOAWAY that refuses nothing");
+    await idleClosed;
+    t.pass("the session closed once its call ended");
+    t.equal((await slow).status, 200);
+    await closing;
+  },
+);
