@@ -75,7 +75,7 @@ export class ServerConnections {
    * proxy cannot retry those, nginx answers 502). It goes out while a call is
    * open on the session, before that call's response ends, so that nginx reads
    * it as part of that call and stops reusing the connection. Once such a
-   * session has no call left it is closed: after sending GOAWAY, Node stops
+   * session has no call left it is closed: after sending GOAWAY, Node (20) stops
    * reading a session with no open stream, so it would neither see a new
    * stream nor notice the peer closing the connection. Idle sessions get
    * nothing: their peers may still use them (and are served), or close them
