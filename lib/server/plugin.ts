@@ -19,7 +19,7 @@ import { callLogPolicy } from "./call-log.js";
 import type { Interceptor } from "./interceptor.js";
 import { MethodRoute } from "./route.js";
 import { ConnectRouter } from "./router.js";
-import { addGracefulShutdown } from "./shutdown.js";
+import { addGracefulShutdown, type DrainState } from "./shutdown.js";
 
 /** Options of the fastifyConnectRpc plugin. */
 export interface FastifyConnectRpcOptions extends StandardServicesOptions {
@@ -47,6 +47,15 @@ export interface FastifyConnectRpcOptions extends StandardServicesOptions {
   /** On `fastify.close()`, how long in-flight calls may run before they are aborted. Default 5000 ms. */
   shutdownGraceMs?: number;
   /**
+   * On `fastify.close()`, once the calls are done, how long connections are
+   * left for their clients to close before the server closes them. A proxy's
+   * pooled connection closed by the server can race a request the proxy is
+   * sending on it (nginx answers 502); behind a proxy, set this above the
+   * proxy's keep-alive timeout for its upstream connections (nginx's
+   * `keepalive_timeout` in the `upstream` block). Default 500 ms.
+   */
+  shutdownIdleMs?: number;
+  /**
    * Whether each call writes one `rpc completed` line (rpc, protocol, code,
    * durationMs) through `request.log` at info level. Left out, the line
    * follows Fastify's `disableRequestLogging` (a boolean, or a function of the
@@ -59,6 +68,7 @@ export interface FastifyConnectRpcOptions extends StandardServicesOptions {
 
 const DEFAULT_COMPRESS_MIN_BYTES = 1024;
 const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+const DEFAULT_SHUTDOWN_IDLE_MS = 500;
 
 /** Methods our routes listen on; OPTIONS stays free for CORS plugins. */
 const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
@@ -66,7 +76,7 @@ const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 /** Validates the options and fills in defaults; a bad option names itself. */
 export function resolveOptions(
   opts: FastifyConnectRpcOptions,
-): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number } {
+): Omit<ServerOptions, "logCall"> & { shutdownGraceMs: number; shutdownIdleMs: number } {
   if (typeof opts.routes !== "function") throw optionError("routes", "a function (router) => void", opts.routes);
   const compressions = compressionsOption(opts.acceptCompression);
   objectOption(opts, "jsonOptions");
@@ -86,6 +96,7 @@ export function resolveOptions(
     requireConnectProtocolHeader: opts.requireConnectProtocolHeader ?? false,
     maxTimeoutMs: intOption(opts, "maxTimeoutMs", 1, Number.MAX_SAFE_INTEGER, undefined),
     shutdownGraceMs: intOption(opts, "shutdownGraceMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_GRACE_MS),
+    shutdownIdleMs: intOption(opts, "shutdownIdleMs", 0, MAX_TIMER_MS, DEFAULT_SHUTDOWN_IDLE_MS),
   };
 }
 
@@ -106,7 +117,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   const options = { ...resolveOptions(opts), logCall: callLogPolicy(fastify, opts.logCalls) };
   const router = new ConnectRouter(opts.interceptors ?? []);
   opts.routes(router);
-  addStandardServices(fastify, router, opts);
+  const services = addStandardServices(router, opts);
 
   // This plugin is encapsulated: these parsers apply to our routes only. The
   // body is left unread so each protocol can stream it.
@@ -115,8 +126,9 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   disableNagleOnTls(fastify.server);
 
   const inFlight = new Set<ServerCall>();
+  const drain: DrainState = { draining: false };
   for (const entry of router.entries) {
-    const route = new MethodRoute(entry, options, inFlight);
+    const route = new MethodRoute(entry, options, inFlight, drain);
     fastify.route({
       method: ROUTE_METHODS,
       url: `/${entry.method.parent.typeName}/${entry.method.name}`,
@@ -128,7 +140,11 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
     });
   }
 
-  addGracefulShutdown(fastify, inFlight, options.shutdownGraceMs);
+  addGracefulShutdown(fastify, inFlight, drain, {
+    graceMs: options.shutdownGraceMs,
+    idleMs: options.shutdownIdleMs,
+    onDrain: services.onDrain,
+  });
 };
 
 /**

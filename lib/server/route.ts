@@ -16,6 +16,7 @@ import { hookErrorToConnectError } from "./hook-errors.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
 import type { MethodEntry } from "./router.js";
+import type { DrainState } from "./shutdown.js";
 
 /** Fastify's own store of reply headers, found once; undefined if a Fastify version hides it. */
 let replyHeaderStore: symbol | undefined | null = null;
@@ -95,6 +96,7 @@ export class MethodRoute {
     private readonly entry: MethodEntry,
     private readonly options: ServerOptions,
     private readonly inFlight: Set<ServerCall>,
+    private readonly drain: DrainState,
   ) {
     this.idempotent = entry.method.idempotency === 1; // NO_SIDE_EFFECTS
     this.allow = this.idempotent ? "GET, POST" : "POST";
@@ -109,6 +111,9 @@ export class MethodRoute {
 
   /** The Fastify handler: takes the raw response over, then serves the call or refuses the request. */
   readonly handle = (request: FastifyRequest, reply: FastifyReply): void => {
+    // While the server drains, an HTTP/1.1 client (a proxy's pooled
+    // connection) is told not to send another request on this connection.
+    if (this.drain.draining && request.raw.httpVersionMajor === 1) reply.raw.setHeader("connection", "close");
     const adapter = takeOver(request, reply);
     const httpMethod = request.raw.method ?? "";
     if (httpMethod === "POST") this.post(request, adapter);

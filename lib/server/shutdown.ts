@@ -1,66 +1,86 @@
-import type { Http2Session } from "node:http2";
-import type { Socket } from "node:net";
+import * as net from "node:net";
 import type { FastifyInstance } from "fastify";
 import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import type { ServerCall } from "./call.js";
+import { ServerConnections } from "./connections.js";
+
+/** What the routes need to know of a drain in progress. */
+export interface DrainState {
+  /** True from the start of `fastify.close()`: HTTP/1.1 responses carry `Connection: close`. */
+  draining: boolean;
+}
 
 /**
- * Graceful shutdown for `fastify.close()`: HTTP/2 sessions get GOAWAY (so
- * clients open no new streams, and the server can close; Node before 24 and
- * Fastify without `forceCloseConnections` leave them open), in-flight calls
- * get `graceMs` to finish, and whatever still runs is aborted: its signal
- * fires and the client gets `unavailable`.
+ * Graceful shutdown for `fastify.close()`, run before Fastify flags itself
+ * closing (which answers every new request 503 under `return503OnClosing`):
+ * 0. `onDrain` runs (gRPC health turns NOT_SERVING: open Watch streams learn it);
+ * 1. the port stops listening, so a proxy's new connections go elsewhere;
+ * 2. requests still arriving on open connections are served, HTTP/1.1 ones
+ *    with `Connection: close`, and HTTP/2 peers get GOAWAY (see
+ *    `ServerConnections.goAway`);
+ * 3. in-flight calls get `graceMs` to finish;
+ * 4. connections get `idleMs` to be closed by their clients (a proxy closes
+ *    its pooled ones after its keep-alive timeout), then calls that came in
+ *    meanwhile get `graceMs`; what still runs is aborted (its signal fires and
+ *    the client gets `unavailable`), and the server closes what is left.
+ * Then Fastify's own close runs as usual.
  */
-export function addGracefulShutdown(fastify: FastifyInstance, inFlight: Set<ServerCall>, graceMs: number): void {
-  const sessions = new Set<Http2Session>();
-  const server: NodeJS.EventEmitter = fastify.server;
-  const onSession = (session: Http2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  };
-  server.on("session", onSession);
-  // Raw sockets, to drop what peers keep open after the grace period: a
-  // closed HTTP/2 session still waits for its peer to close the socket.
-  const sockets = new Set<Socket>();
-  const onConnection = (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  };
-  server.on("connection", onConnection);
-  server.on("secureConnection", onConnection);
-
-  fastify.addHook("preClose", async () => {
-    server.off("session", onSession);
-    server.off("connection", onConnection);
-    server.off("secureConnection", onConnection);
-    for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
-    if (inFlight.size > 0) await waitUntilIdle(inFlight, graceMs);
+export function addGracefulShutdown(
+  fastify: FastifyInstance,
+  inFlight: Set<ServerCall>,
+  state: DrainState,
+  { graceMs, idleMs, onDrain }: { graceMs: number; idleMs: number; onDrain?: () => void },
+): void {
+  const connections = new ServerConnections(fastify.server);
+  const drain = async () => {
+    state.draining = true;
+    onDrain?.();
+    stopListening(fastify.server);
+    connections.goAway();
+    await waitUntil(() => inFlight.size === 0, Date.now() + graceMs);
+    await waitUntil(() => connections.size === 0, Date.now() + idleMs);
+    // A pooled connection may have brought one more call meanwhile: it gets the grace too.
+    await waitUntil(() => inFlight.size === 0, Date.now() + graceMs);
     for (const call of [...inFlight]) {
       call.ctx.abort(new ConnectError("the server is shutting down", Code.Unavailable));
     }
-    // A gracefully closing HTTP/2 session waits for the peer to close the
-    // connection; a peer that holds an unread stream never does. Give the
-    // last frames (end-of-stream, GOAWAY) a moment, then drop what is left.
-    if (sessions.size > 0 || sockets.size > 0) {
-      setTimeout(() => {
-        for (const s of sessions) if (!s.destroyed) s.destroy();
-        for (const socket of sockets) socket.destroy();
-      }, 100).unref();
-    }
+    connections.detach();
+    connections.closeAll();
+  };
+  // Fastify registers its own onClose handler (the one that flags it closing,
+  // runs preClose hooks and calls server.close()) as it becomes ready, and
+  // runs onClose handlers last registered first: one added from onReady runs
+  // before it, while every route still serves.
+  fastify.addHook("onReady", async () => {
+    fastify.addHook("onClose", async () => {
+      if (!state.draining) await drain();
+    });
   });
 }
 
-function waitUntilIdle(inFlight: Set<ServerCall>, graceMs: number): Promise<void> {
+/**
+ * Closes the listening socket only. `http.Server#close()` also closes idle
+ * keep-alive connections (Node 19+), which races a request a proxy is sending
+ * on one of them right then; `onePortServerFactory`'s close also sends GOAWAY.
+ * Fastify's own `server.close()` later does the rest.
+ */
+function stopListening(server: net.Server): void {
+  if (server.listening) net.Server.prototype.close.call(server);
+}
+
+/** Resolves once `done()` holds or the deadline (a Date.now() value) passes. */
+function waitUntil(done: () => boolean, deadline: number): Promise<void> {
+  if (done() || Date.now() >= deadline) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(deadline);
+    const finish = () => {
+      clearTimeout(timer);
       clearInterval(poll);
       resolve();
     };
-    const deadline = setTimeout(done, graceMs);
+    const timer = setTimeout(finish, deadline - Date.now());
     const poll = setInterval(() => {
-      if (inFlight.size === 0) done();
+      if (done()) finish();
     }, 5);
   });
 }

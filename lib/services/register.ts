@@ -1,4 +1,3 @@
-import type { FastifyInstance } from "fastify";
 import { optionError } from "../options.js";
 import type { ConnectRouter } from "../server/router.js";
 import { Health } from "./gen/grpc/health/v1/health_pb.js";
@@ -21,12 +20,12 @@ export interface StandardServicesOptions {
   grpcReflection?: boolean;
 }
 
-/** Registers health and reflection on the router, after the app's own services. */
-export function addStandardServices(
-  fastify: FastifyInstance,
-  router: ConnectRouter,
-  opts: StandardServicesOptions,
-): void {
+/**
+ * Registers health and reflection on the router, after the app's own
+ * services. Returns what the shutdown must do first: turn health NOT_SERVING,
+ * so that load balancers stop sending new calls while the rest drains.
+ */
+export function addStandardServices(router: ConnectRouter, opts: StandardServicesOptions): { onDrain?: () => void } {
   const own = new Set(router.entries.map((e) => e.method.parent));
   const health = resolveGrpcHealth(opts.grpcHealth);
   if (health) {
@@ -35,8 +34,6 @@ export function addStandardServices(
       [...own].map((s) => s.typeName),
     );
     router.service(Health, healthService(health));
-    // Added before the plugin's graceful shutdown, so it runs first: NOT_SERVING, then the drain.
-    fastify.addHook("preClose", async () => health.enterShutdown());
   }
   if (opts.grpcReflection !== undefined && typeof opts.grpcReflection !== "boolean") {
     throw optionError("grpcReflection", "a boolean", opts.grpcReflection);
@@ -46,4 +43,5 @@ export function addStandardServices(
     router.service(reflectionServices[0], impls.v1);
     router.service(reflectionServices[1], impls.v1alpha);
   }
+  return { onDrain: health ? () => health.enterShutdown() : undefined };
 }
