@@ -41,6 +41,10 @@ export class CallTelemetry {
   private readonly responseSizes: number[] = [];
   private readonly sizes: boolean;
   private readonly events: boolean;
+  /** The metric attributes with the status, once the call has ended. */
+  private endAttributes?: Attributes;
+  /** Whether response sizes come from `responseEncoded` rather than from encoding each message here. */
+  private readonly encodedSizes: boolean;
 
   constructor(
     private readonly t: Telemetry,
@@ -49,16 +53,25 @@ export class CallTelemetry {
     private readonly system: RpcSystem,
     private readonly method: DescMethod,
     private readonly metricAttributes: Attributes,
+    private readonly decoded?: { decodedSize(message: unknown): number | undefined },
+    responsesEncoded = false,
   ) {
     this.events = t.messageEvents && span.isRecording();
     this.sizes = this.events || t.instruments !== undefined;
+    // Message events need each size as the message passes; the histograms can wait for the encoder's count.
+    this.encodedSizes = responsesEncoded && !this.events;
+  }
+
+  /** Whether the server should report each encoded response to `responseEncoded`. */
+  get wantsEncodedSizes(): boolean {
+    return this.encodedSizes && this.sizes;
   }
 
   /** A request message: read by the server, or sent by the client. */
   request(message: unknown): void {
     this.requests++;
     if (!this.sizes) return;
-    const size = sizeOf(this.method.input, message);
+    const size = this.decoded?.decodedSize(message) ?? sizeOf(this.method.input, message);
     this.requestSizes.push(size);
     if (this.events) this.event(this.side === "server" ? "RECEIVED" : "SENT", this.requests, size);
   }
@@ -66,10 +79,21 @@ export class CallTelemetry {
   /** A response message: sent by the server, or read by the client. */
   response(message: unknown): void {
     this.responses++;
-    if (!this.sizes) return;
+    if (!this.sizes || this.encodedSizes) return;
     const size = sizeOf(this.method.output, message);
     this.responseSizes.push(size);
     if (this.events) this.event(this.side === "server" ? "SENT" : "RECEIVED", this.responses, size);
+  }
+
+  /**
+   * A response message as the server encoded it, with its binary size when
+   * the encoder knows it (undefined for JSON). A unary call has ended by
+   * then (at its handler's return): its size is recorded at once.
+   */
+  responseEncoded(message: unknown, binaryBytes: number | undefined): void {
+    const size = binaryBytes ?? sizeOf(this.method.output, message);
+    if (!this.endAttributes) this.responseSizes.push(size);
+    else this.t.instruments?.responseSize.record(size, this.endAttributes);
   }
 
   private event(type: "SENT" | "RECEIVED", id: number, size: number): void {
@@ -86,6 +110,7 @@ export class CallTelemetry {
     this.ended = true;
     const code = error === undefined ? undefined : codeOf(error);
     const attrs = withStatus(this.metricAttributes, this.system, code);
+    this.endAttributes = attrs;
     const span = this.span;
     if (span.isRecording()) {
       if (this.system === "grpc") span.setAttribute(ATTR_GRPC_STATUS_CODE, attrs[ATTR_GRPC_STATUS_CODE] as number);

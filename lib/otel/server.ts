@@ -66,7 +66,19 @@ export function otelServerInterceptor(options?: OtelInterceptorOptions): Interce
     );
     const spanContext = trace.setSpan(parent, span);
     bindContext(hc, spanContext);
-    const call = new CallTelemetry(t, span, "server", rpcSystem(hc.protocol), req.method, metric);
+    // The server's own call measures messages as it decodes and encodes them: no second encoding here.
+    const own = hc instanceof CallContext ? hc : undefined;
+    const call = new CallTelemetry(
+      t,
+      span,
+      "server",
+      rpcSystem(hc.protocol),
+      req.method,
+      metric,
+      own,
+      own !== undefined,
+    );
+    if (own && call.wantsEncodedSizes) own.responseObserver = call;
     let observed = req;
     if (req.stream) observed = { ...req, message: observeRequests(req.message, call) };
     else call.request(req.message);

@@ -126,7 +126,8 @@ export class ServerCall {
   async callUnary(message: unknown): Promise<{ message: unknown; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: await (entry.unary as NonNullable<MethodEntry["unary"]>)(message, ctx) };
-    return (await entry.intercepted(interceptorRequest(this, false, message) as UnaryRequest)) as UnaryResponse;
+    const res = (await entry.intercepted(interceptorRequest(this, false, message) as UnaryRequest)) as UnaryResponse;
+    return res === ctx.handlerResponse ? { message: res.message } : res;
   }
 
   /** Runs any method in its stream form, through the interceptors when there are any. */
@@ -135,7 +136,8 @@ export class ServerCall {
   ): Promise<{ message: AsyncIterable<unknown>; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: entry.stream(messages, ctx) };
-    return (await entry.intercepted(interceptorRequest(this, true, messages) as StreamRequest)) as StreamResponse;
+    const res = (await entry.intercepted(interceptorRequest(this, true, messages) as StreamRequest)) as StreamResponse;
+    return res === ctx.handlerResponse ? { message: res.message } : res;
   }
 
   /** The one request of a unary call in its stream form; zero or two is unimplemented. */
@@ -148,9 +150,16 @@ export class ServerCall {
    * given (readMaxBytes holds after decompression too). A promise only then.
    */
   decodeRequest(data: Uint8Array, compression: Compression | undefined): unknown {
+    if (!compression) return this.decoded(data);
+    return compression.decompress(data, this.options.readMaxBytes).then((bytes) => this.decoded(bytes));
+  }
+
+  private decoded(data: Uint8Array): unknown {
     const { input } = this.codec;
-    if (!compression) return input.decode(data);
-    return compression.decompress(data, this.options.readMaxBytes).then((bytes) => input.decode(bytes));
+    const message = input.decode(data);
+    this.ctx.lastRequest = message;
+    this.ctx.lastRequestBytes = input.name === "proto" ? data.byteLength : -1;
+    return message;
   }
 
   /**
@@ -163,6 +172,7 @@ export class ServerCall {
   ): Promise<{ data: Uint8Array; compressed: boolean }> {
     const data = this.codec.output.encode(message);
     checkMessageSize(data.byteLength, this.options.writeMaxBytes, "writeMaxBytes");
+    this.ctx.responseObserver?.responseEncoded(message, this.codec.output.name === "proto" ? data.byteLength : undefined);
     if (!compression || data.byteLength < this.options.compressMinBytes) return { data, compressed: false };
     return { data: await compression.compress(data), compressed: true };
   }

@@ -51,6 +51,27 @@ export class CallContext implements HandlerContext {
   private timer?: NodeJS.Timeout;
   private onAbort?: (reason: ConnectError) => void;
   private headerSender?: () => void;
+  /**
+   * The innermost interceptor's response, whose headers are this context's
+   * (see chain): a call that gets it back unchanged reads the headers here,
+   * without making them.
+   */
+  handlerResponse?: object;
+  /**
+   * The last request message decoded and its size in the protobuf binary
+   * format, or -1 when it came as JSON: telemetry (lib/otel) reads the size
+   * (decodedSize) instead of encoding the message a second time.
+   */
+  lastRequest?: unknown;
+  lastRequestBytes = -1;
+  /**
+   * Told of each response message once it is encoded and has passed
+   * writeMaxBytes, with its protobuf binary size (undefined for JSON):
+   * telemetry's message sizes, measured on what is sent.
+   */
+  responseObserver?: { responseEncoded(message: unknown, binaryBytes: number | undefined): void };
+  /** The trace context instrumentation bound to this call (lib/otel), for client calls made with `{ context: ctx }`. */
+  traceContext?: unknown;
 
   constructor(
     readonly method: DescMethod,
@@ -58,6 +79,11 @@ export class CallContext implements HandlerContext {
     readonly requestMethod: string,
     readonly request: FastifyRequest,
   ) {}
+
+  /** The binary size of `message` if it is the request this call decoded last (and it came as protobuf). */
+  decodedSize(message: unknown): number | undefined {
+    return message === this.lastRequest && this.lastRequestBytes >= 0 ? this.lastRequestBytes : undefined;
+  }
 
   get service(): DescService {
     return this.method.parent;

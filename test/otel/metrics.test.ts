@@ -1,11 +1,12 @@
 // The RPC metrics of semantic conventions v1.37.0 (rpc-metrics.md): duration,
 // request and response sizes, messages per call, with rpc.* attributes and
 // the status code, on both sides, recorded by the real metrics SDK.
-import { toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import t, { type Test } from "tap";
 import { Code, createClient, createConnectTransport, createGrpcTransport } from "../../lib/client/index.js";
+import type { Interceptor } from "../../lib/index.js";
 import { otelClientInterceptor, otelServerInterceptor } from "../../lib/otel/index.js";
-import { EchoRequestSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
+import { EchoRequestSchema, EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
 import { collect, rejection } from "../helpers/client-calls.js";
 import { createTestTelemetry } from "../helpers/otel.js";
 import { startServer } from "../helpers/server.js";
@@ -101,4 +102,59 @@ t.test("Connect: the error code attribute is on failed calls only", async (t) =>
     );
     t.ok(points.every((p) => p.attributes["rpc.system"] === "connect_rpc"));
   }
+});
+
+// The server measures messages on what it decoded and encoded rather than
+// encoding them a second time: these pin what that must still count.
+t.test("server sizes: protobuf, JSON, compressed, and messages an outer interceptor replaced", async (t) => {
+  const tel = createTestTelemetry();
+  const outer: Interceptor = (next) => async (req) => {
+    const text = req.message as { text?: string };
+    if (req.stream || text.text !== "replace") return next(req);
+    // A new request message, and a response changed in place after the otel interceptor saw it.
+    const res = await next({ ...req, message: create(EchoRequestSchema, { text: "replaced-request" }) });
+    (res.message as { text: string }).text = "a longer response text, changed after the otel interceptor";
+    return res;
+  };
+  const server = await startServer({
+    http2: true,
+    plugin: { interceptors: [outer, otelServerInterceptor(tel.options)] },
+  });
+  t.teardown(() => server.close());
+  const payload = new Uint8Array(3000).fill(7);
+  const calls = [
+    { name: "Connect proto", transport: { useBinaryFormat: true }, text: "proto" },
+    { name: "Connect JSON", transport: { useBinaryFormat: false }, text: "json" },
+    { name: "Connect gzip", transport: { sendCompression: "gzip" }, text: "gzip" },
+    { name: "outer interceptor", transport: {}, text: "replace" },
+  ];
+  for (const c of calls) {
+    const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "2", ...c.transport });
+    await createClient(TestService, transport).unary({ text: c.text, payload });
+    transport.close();
+  }
+  await tel.spans(calls.length);
+  const sum = async (name: string) => {
+    const points = await tel.histogram(name);
+    return points.reduce((a, p) => a + (p.value.sum ?? 0), 0);
+  };
+  const size = (text: string, withPayload = true) =>
+    toBinary(EchoRequestSchema, create(EchoRequestSchema, { text, payload: withPayload ? payload : undefined }))
+      .byteLength;
+  const responseSize = (text: string, withPayload = true) =>
+    toBinary(EchoResponseSchema, create(EchoResponseSchema, { text, payload: withPayload ? payload : undefined }))
+      .byteLength;
+  t.equal(
+    await sum("rpc.server.request.size"),
+    size("proto") + size("json") + size("gzip") + size("replaced-request", false),
+    "request sizes: uncompressed protobuf, JSON as protobuf, and the replaced message",
+  );
+  t.equal(
+    await sum("rpc.server.response.size"),
+    responseSize("proto") +
+      responseSize("json") +
+      responseSize("gzip") +
+      responseSize("a longer response text, changed after the otel interceptor", false),
+    "response sizes: what was encoded and sent, recorded after the unary call's span ended",
+  );
 });

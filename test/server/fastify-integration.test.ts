@@ -311,6 +311,34 @@ t.test("interceptors can read request headers and set response headers", async (
   t.equal(stream.headers["x-tenant-seen"], "globex");
 });
 
+t.test("interceptors can replace the response headers, or copy the response and keep them", async (t) => {
+  // The innermost response's headers are getters on the context's (made only when read): a spread copy
+  // must carry what they hold, and a response with headers of its own must send those.
+  const setByInner: Interceptor = (next) => async (req) => {
+    const res = await next(req);
+    res.header.set("x-inner", "1");
+    res.trailer.set("x-inner-trailer", "1");
+    return res;
+  };
+  const copy: Interceptor = (next) => async (req) => ({ ...(await next(req)) });
+  const replace: Interceptor = (next) => async (req) => {
+    const res = await next(req);
+    return req.method.name === "Unary" ? { ...res, header: new Headers({ "x-own": "1" }) } : res;
+  };
+  const s = await startServer({ plugin: { interceptors: [replace, copy, setByInner] } });
+  t.teardown(s.close);
+  const unary = await h1(s.port, { path: `${SERVICE}/Unary`, headers: PROTO, body: echoBytes({ text: "u" }) });
+  t.equal(unary.headers["x-own"], "1", "the replacing interceptor's headers");
+  t.equal(unary.headers["x-inner"], undefined, "not the ones it replaced");
+  t.equal(unary.headers["trailer-x-inner-trailer"], "1", "the trailers the copy carried");
+  const stream = await h1(s.port, {
+    path: `${SERVICE}/ServerStream`,
+    headers: STREAM_PROTO,
+    body: envelope(0, echoBytes({ count: 1 })),
+  });
+  t.equal(stream.headers["x-inner"], "1", "a copied streaming response keeps the context's headers");
+});
+
 t.test("interceptors can turn an error into another", async (t) => {
   const remap = (e: unknown) =>
     e instanceof ConnectError && e.code === Code.NotFound
