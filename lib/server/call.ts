@@ -50,6 +50,12 @@ function interceptorRequest(call: ServerCall, stream: boolean, message: unknown)
   };
 }
 
+/** A response message as it goes out: encoded, and compressed if `compressed`. */
+export interface EncodedMessage {
+  data: Uint8Array;
+  compressed: boolean;
+}
+
 /** Codecs of one method in one format. */
 export interface MethodCodec {
   input: Codec;
@@ -164,17 +170,19 @@ export class ServerCall {
 
   /**
    * Encodes one response message: writeMaxBytes is checked on the encoded
-   * message, then it is compressed when it has at least compressMinBytes.
+   * message, then it is compressed when it has at least compressMinBytes. A
+   * promise only then: a stream of small messages would otherwise pay a
+   * promise per message for nothing.
    */
-  async encodeResponse(
-    message: unknown,
-    compression: Compression | undefined,
-  ): Promise<{ data: Uint8Array; compressed: boolean }> {
+  encodeResponse(message: unknown, compression: Compression | undefined): EncodedMessage | Promise<EncodedMessage> {
     const data = this.codec.output.encode(message);
     checkMessageSize(data.byteLength, this.options.writeMaxBytes, "writeMaxBytes");
-    this.ctx.responseObserver?.responseEncoded(message, this.codec.output.name === "proto" ? data.byteLength : undefined);
+    this.ctx.responseObserver?.responseEncoded(
+      message,
+      this.codec.output.name === "proto" ? data.byteLength : undefined,
+    );
     if (!compression || data.byteLength < this.options.compressMinBytes) return { data, compressed: false };
-    return { data: await compression.compress(data), compressed: true };
+    return compression.compress(data).then((compressed) => ({ data: compressed, compressed: true }));
   }
 
   /** A client that goes away cancels the call: it completes as canceled and the handler's signal aborts. */

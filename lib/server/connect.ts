@@ -157,7 +157,8 @@ export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefi
     call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
     result = await call.callUnary(await readUnaryRequest(call, get));
     if (call.finished) return;
-    const { data, compressed } = await call.encodeResponse(result.message, responseCompression);
+    const encoded = call.encodeResponse(result.message, responseCompression);
+    const { data, compressed } = encoded instanceof Promise ? await encoded : encoded;
     sendUnary(call, { body: data, compressed: compressed ? responseCompression : undefined, result });
   } catch (e) {
     if (call.finished) return;

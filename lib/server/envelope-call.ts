@@ -5,7 +5,7 @@ import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
-import type { ServerCall } from "./call.js";
+import type { EncodedMessage, ServerCall } from "./call.js";
 import { requestBodyErrors } from "./request-body.js";
 import { requestCountError } from "./router.js";
 
@@ -41,6 +41,10 @@ export interface ResponseEnd {
 export interface CallCompression {
   request: Compression | undefined;
   response: Compression | undefined;
+}
+
+function toEnvelope({ data, compressed }: EncodedMessage): Uint8Array {
+  return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
 }
 
 /** Body encodings around the envelopes, both ways (gRPC-Web text: base64). */
@@ -93,7 +97,8 @@ async function serveUnary(call: ServerCall, response: EnvelopedResponse, request
   const res = await call.callUnary(await requests.one());
   response.result = res;
   if (call.finished) return;
-  const envelope = await response.encode(res.message);
+  const encoded = response.encode(res.message);
+  const envelope = encoded instanceof Promise ? await encoded : encoded;
   if (call.finished) return;
   // Head, message and status leave together when the call ends (one write on HTTP/1.1).
   response.held = envelope;
@@ -112,7 +117,8 @@ async function serveStream(call: ServerCall, response: EnvelopedResponse, reques
       return;
     }
     if (r.done) return;
-    await response.send(r.value);
+    const sent = response.send(r.value);
+    if (sent) await sent;
   }
 }
 
@@ -152,19 +158,23 @@ class EnvelopedResponse {
     adapter.head(200, this.head(), { trailers: this.wire.httpTrailers });
   };
 
-  /** One response message as an envelope: encoded, size-checked, compressed. */
-  async encode(message: unknown): Promise<Uint8Array> {
-    const { data, compressed } = await this.call.encodeResponse(message, this.compression);
-    return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
+  /** One response message as an envelope: encoded, size-checked, compressed (a promise only then). */
+  encode(message: unknown): Uint8Array | Promise<Uint8Array> {
+    const encoded = this.call.encodeResponse(message, this.compression);
+    return encoded instanceof Promise ? encoded.then(toEnvelope) : toEnvelope(encoded);
   }
 
-  /** Sends one message of a stream, with backpressure. */
-  async send(message: unknown): Promise<void> {
-    const envelope = await this.encode(message);
-    if (this.call.finished) return;
-    this.sendHead();
-    await this.call.adapter.write(this.body(envelope));
+  /** Sends one message of a stream; a promise only while compressing or when the client is not keeping up. */
+  send(message: unknown): Promise<void> | undefined {
+    const envelope = this.encode(message);
+    return envelope instanceof Promise ? envelope.then(this.write) : this.write(envelope);
   }
+
+  private readonly write = (envelope: Uint8Array): Promise<void> | undefined => {
+    if (this.call.finished) return undefined;
+    this.sendHead();
+    return this.call.adapter.write(this.body(envelope));
+  };
 
   /** Ends the call with its status, success when `error` is undefined; only the first end counts. */
   readonly end = (error: ConnectError | undefined): void => {
