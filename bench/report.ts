@@ -22,6 +22,8 @@ interface Summary {
   kind: "na" | "fail" | "ok";
   reason?: string;
   ratio?: number;
+  /** Throughput over fastify-floor's, NaN when it was not run. */
+  floorRatio?: number;
   throughput?: number;
   p50Ms?: number;
   p99Ms?: number;
@@ -40,6 +42,19 @@ export function median(values: number[]): number {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** The Fastify server that answers with the limit's code: the ceiling of any Fastify plugin. */
+const FLOOR = "fastify-floor";
+
+/** The median over repetitions of `server`'s throughput over `base`'s in the same repetition. */
+function medianRatio(outcomes: Outcomes, scenario: string, server: string, base: string): number {
+  const ratios = outcomes.map((rep) => {
+    const mine = rep[scenario]?.[server];
+    const other = rep[scenario]?.[base];
+    return mine?.kind === "ok" && other?.kind === "ok" ? mine.load.throughput / other.load.throughput : Number.NaN;
+  });
+  return median(ratios);
+}
+
 function summarize(outcomes: Outcomes, scenario: string, server: string): Summary {
   const cells = outcomes.map((rep) => rep[scenario]?.[server]).filter((c) => c !== undefined);
   if (cells.length === 0 || cells.every((c) => c.kind === "na")) return { kind: "na" };
@@ -49,15 +64,11 @@ function summarize(outcomes: Outcomes, scenario: string, server: string): Summar
     return { kind: "fail", reason: `${failures[0].reason}${reps}` };
   }
   const ok = cells.filter((c) => c.kind === "ok");
-  const ratios = outcomes.map((rep) => {
-    const mine = rep[scenario]?.[server];
-    const limit = rep[scenario]?.limit;
-    return mine?.kind === "ok" && limit?.kind === "ok" ? mine.load.throughput / limit.load.throughput : Number.NaN;
-  });
   const details = ok.map((c) => c.load.errorDetail).filter(Boolean);
   return {
     kind: "ok",
-    ratio: median(ratios),
+    ratio: medianRatio(outcomes, scenario, server, "limit"),
+    floorRatio: medianRatio(outcomes, scenario, server, FLOOR),
     throughput: median(ok.map((c) => c.load.throughput)),
     p50Ms: median(ok.map((c) => c.load.p50Ms)),
     p99Ms: median(ok.map((c) => c.load.p99Ms)),
@@ -97,15 +108,10 @@ function otelSection(scenarios: Scenario[], servers: string[], outcomes: Outcome
   const rows: string[][] = [];
   for (const s of scenarios) {
     for (const v of variants) {
-      const ratios = outcomes.map((rep) => {
-        const on = rep[s.id]?.[v];
-        const off = rep[s.id]?.ours;
-        return on?.kind === "ok" && off?.kind === "ok" ? on.load.throughput / off.load.throughput : Number.NaN;
-      });
       const on = summarize(outcomes, s.id, v);
       const off = summarize(outcomes, s.id, "ours");
       if (on.kind !== "ok" || off.kind !== "ok") continue;
-      const ratio = median(ratios);
+      const ratio = medianRatio(outcomes, s.id, v, "ours");
       const target = OTEL_TARGETS[v];
       rows.push([
         s.title,
@@ -148,7 +154,7 @@ export function renderReport(
     `- ${settings.reps} repetition(s); per cell a fresh server process, ${settings.warmupSec} s warm-up, ${settings.durationSec} s measured; servers on core 1, load generators on core 0 (taskset); run took ${Math.round(settings.elapsedSec)} s`,
   );
   out.push(
-    "- Ratio: the server's throughput over the limit server's in the same repetition (median over repetitions). `-`: the server cannot serve that cell; FAIL: it answered the correctness check wrong (see below) and was not measured.",
+    "- Ratio: the server's throughput over the limit server's in the same repetition (median over repetitions); \"vs floor\" (every-cell table) is the same over `fastify-floor`, Fastify answering with the limit's code, the ceiling of any Fastify plugin. `-`: the server cannot serve that cell; FAIL: it answered the correctness check wrong (see below) and was not measured.",
     "",
   );
   out.push("## Throughput, as a ratio to the limit server (absolute in parentheses)", "");
@@ -179,6 +185,7 @@ export function renderReport(
     "Scenario",
     "server",
     "vs limit",
+    "vs floor",
     "throughput",
     "p50 ms",
     "p99 ms",
@@ -201,6 +208,7 @@ export function renderReport(
         s.id,
         server,
         fmtRatio(sum.ratio),
+        fmtRatio(sum.floorRatio),
         `${fmtRate(sum.throughput)} ${s.unit}`,
         fmtMs(sum.p50Ms),
         fmtMs(sum.p99Ms),

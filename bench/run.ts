@@ -1,8 +1,9 @@
 // The benchmark harness: `npm run bench` (3 repetitions, 2 s warm-up, 10 s
 // per cell) or `npm run bench -- --quick` (1 repetition, 1 s + 2 s). Servers
 // run one at a time, each in its own process; within a repetition every
-// scenario runs limit, ours, connect-fastify, grpc-js in turn, so that a slow
-// drift of the machine affects all of them alike. Writes bench/RESULTS.md and
+// scenario runs the servers of servers/registry.ts in turn (limit,
+// fastify-floor, ours, ...), so that a slow drift of the machine affects all
+// of them alike. Writes bench/RESULTS.md and
 // prints the same report.
 //
 // Options: --quick, --reps N, --warmup S, --duration S,
@@ -87,14 +88,20 @@ const entries = await buildEntries();
 const workDir = await mkdtemp(path.join(os.tmpdir(), "fcr-bench-"));
 const outcomes: Outcomes = [];
 
-function progress(rep: number, scenario: string, server: string, c: CellOutcome, limit: CellOutcome | undefined) {
+/** " (0.93 of limit)": the cell's throughput over another server's, when that one was measured. */
+function ratioTo(c: CellOutcome & { kind: "ok" }, base: CellOutcome | undefined, name: string): string {
+  return base?.kind === "ok" ? ` (${(c.load.throughput / base.load.throughput).toFixed(2)} of ${name})` : "";
+}
+
+function progress(rep: number, scenario: string, server: string, row: Record<string, CellOutcome>) {
   const where = `[rep ${rep + 1}/${reps}] ${scenario} ${server}`;
+  const c = row[server];
   if (c.kind === "na") return;
   if (c.kind === "fail") {
     console.error(`${where}: FAIL ${c.reason}`);
     return;
   }
-  const ratio = limit?.kind === "ok" ? ` (${(c.load.throughput / limit.load.throughput).toFixed(2)} of limit)` : "";
+  const ratio = ratioTo(c, row.limit, "limit") + ratioTo(c, row["fastify-floor"], "floor");
   console.error(
     `${where}: ${c.load.throughput.toFixed(0)}/s${ratio}, p50 ${c.load.p50Ms.toFixed(2)} ms, p99 ${c.load.p99Ms.toFixed(2)} ms, ` +
       `RSS ${c.peakRssMib.toFixed(0)} MiB, CPU ${c.cpuPercent.toFixed(0)}% (load core ${c.loadCorePercent.toFixed(0)}%, others ${c.otherPercent.toFixed(0)}%)` +
@@ -117,7 +124,7 @@ try {
           } catch (e) {
             row[server.name] = { kind: "fail", reason: (e as Error).message };
           }
-          progress(rep, s.id, server.name, row[server.name], row.limit);
+          progress(rep, s.id, server.name, row);
           const c = row[server.name];
           if (c.kind !== "ok" || c.otherPercent <= DISTURBED_PERCENT || attempt >= retries) break;
           console.error("  disturbed by other processes: measuring again");
