@@ -1,10 +1,11 @@
-// Compiles the processes the harness starts (servers and the stream client)
-// to plain JavaScript first, so that they run on bare `node`: under tsx every
-// server would carry a module-loader thread, inflating its RSS and start-up.
-// Packages stay external (resolved from the repo's node_modules), which is
-// why the output lives in the checkout rather than in /tmp; and not under
-// node_modules, which a git worktree may share with another checkout (a
-// symlink), whose harness would then start this checkout's build.
+// Compiles the processes the harnesses start (servers, the stream client, the
+// client benchmark's worker) to plain JavaScript first, so that they run on
+// bare `node`: under tsx every server would carry a module-loader thread,
+// inflating its RSS and start-up. Packages stay external (resolved from the
+// repo's node_modules), which is why the output lives in the checkout rather
+// than in /tmp; and not under node_modules, which a git worktree may share
+// with another checkout (a symlink), whose harness would then start this
+// checkout's build.
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -22,6 +23,7 @@ export const ENTRIES = {
   "connect-fastify": "servers/connect-fastify.ts",
   "grpc-js": "servers/grpc-js.ts",
   "stream-client": "load/stream-client.ts",
+  "client-worker": "client/worker.ts",
 } as const;
 
 export type Entry = keyof typeof ENTRIES;

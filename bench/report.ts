@@ -45,12 +45,15 @@ export function median(values: number[]): number {
 /** The Fastify server that answers with the limit's code: the ceiling of any Fastify plugin. */
 const FLOOR = "fastify-floor";
 
-/** The median over repetitions of `server`'s throughput over `base`'s in the same repetition. */
-function medianRatio(outcomes: Outcomes, scenario: string, server: string, base: string): number {
+/** Cells by repetition, row and column; a measured cell has a load result (this and the client benchmark's). */
+export type Throughputs = Record<string, Record<string, { kind: string; load?: { throughput: number } }>>[];
+
+/** The median over repetitions of `column`'s throughput over `base`'s in the same repetition. */
+export function medianRatio(outcomes: Throughputs, row: string, column: string, base: string): number {
   const ratios = outcomes.map((rep) => {
-    const mine = rep[scenario]?.[server];
-    const other = rep[scenario]?.[base];
-    return mine?.kind === "ok" && other?.kind === "ok" ? mine.load.throughput / other.load.throughput : Number.NaN;
+    const mine = rep[row]?.[column]?.load;
+    const other = rep[row]?.[base]?.load;
+    return mine && other ? mine.throughput / other.throughput : Number.NaN;
   });
   return median(ratios);
 }
@@ -81,16 +84,16 @@ function summarize(outcomes: Outcomes, scenario: string, server: string): Summar
   };
 }
 
-const fmtRatio = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "n/a" : x.toFixed(2));
-const fmtMs = (x: number | undefined) =>
+export const fmtRatio = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "n/a" : x.toFixed(2));
+export const fmtMs = (x: number | undefined) =>
   x === undefined || Number.isNaN(x) ? "n/a" : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
-function fmtRate(x: number | undefined): string {
+export function fmtRate(x: number | undefined): string {
   if (x === undefined || Number.isNaN(x)) return "n/a";
   return x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0);
 }
 
 /** A Markdown table with its columns padded to one width, readable as plain text (and as Biome formats it). */
-function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
@@ -145,11 +148,7 @@ export function renderReport(
   const failures: string[] = [];
   const errors: string[] = [];
   const disturbed: string[] = [];
-  out.push("# Benchmark results", "");
-  out.push(`- Date: ${machine.date}`);
-  out.push(`- Machine: ${machine.cpus} CPUs, ${machine.model}; Node ${machine.node}; ${machine.kernel}`);
-  out.push(`- Code: ${machine.source}`);
-  out.push(`- Command: \`${settings.command}\``);
+  out.push("# Benchmark results", "", ...runLines(machine, settings.command));
   out.push(
     `- ${settings.reps} repetition(s); per cell a fresh server process, ${settings.warmupSec} s warm-up, ${settings.durationSec} s measured; servers on core 1, load generators on core 0 (taskset); run took ${Math.round(settings.elapsedSec)} s`,
   );
@@ -224,13 +223,35 @@ export function renderReport(
   out.push(...otelSection(scenarios, servers, outcomes));
   out.push("", "Scenario ids (for `--only`):", "");
   for (const s of scenarios) out.push(`- \`${s.id}\`: ${s.title}`);
-  out.push("", "## Correctness failures", "", ...(failures.length ? failures : ["None."]));
-  out.push("", "## Errors reported by the load generators", "", ...(errors.length ? errors : ["None."]));
-  out.push(
+  out.push(...problemSections(failures, "the load generators", errors, disturbed));
+  return `${out.join("\n")}\n`;
+}
+
+/** The first lines of a report: when, on what, from which code, with which command. */
+export function runLines(machine: Machine, command: string): string[] {
+  return [
+    `- Date: ${machine.date}`,
+    `- Machine: ${machine.cpus} CPUs, ${machine.model}; Node ${machine.node}; ${machine.kernel}`,
+    `- Code: ${machine.source}`,
+    `- Command: \`${command}\``,
+  ];
+}
+
+/** The closing sections: cells that failed, errors `reporter` counted, cells other processes disturbed. */
+export function problemSections(failures: string[], reporter: string, errors: string[], disturbed: string[]): string[] {
+  const listed = (items: string[]) => (items.length ? items : ["None."]);
+  return [
+    "",
+    "## Correctness failures",
+    "",
+    ...listed(failures),
+    "",
+    `## Errors reported by ${reporter}`,
+    "",
+    ...listed(errors),
     "",
     `## Cells disturbed by other processes (over ${DISTURBED_PERCENT}% of a core)`,
     "",
-    ...(disturbed.length ? disturbed : ["None."]),
-  );
-  return `${out.join("\n")}\n`;
+    ...listed(disturbed),
+  ];
 }
