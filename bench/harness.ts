@@ -1,5 +1,6 @@
 // What the bench harnesses (run.ts, client/run.ts) share: their common
-// options, the command line for the report, and writing the report.
+// options, measuring a cell once the machine is quiet (and again if it was
+// disturbed), the command line for the report, and writing the report.
 import { writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { DISTURBED_PERCENT, waitForQuiet } from "./cpu.js";

@@ -4,7 +4,7 @@
 import type { Entry } from "../build.js";
 import { foreignCpuSeconds, snapshotCpu } from "../cpu.js";
 import { runNodePinned } from "../proc.js";
-import { startServer } from "../servers/launch.js";
+import { type RunningServer, startServer } from "../servers/launch.js";
 import type { ClientName } from "./registry.js";
 import type { ClientScenario } from "./scenarios.js";
 import type { WorkerArgs, WorkerResult } from "./worker-args.js";
@@ -32,7 +32,12 @@ export async function measureClient(
   s: ClientScenario,
   o: ClientMeasureOptions,
 ): Promise<ClientOutcome> {
-  const server = await startServer(o.entries.limit);
+  let server: RunningServer;
+  try {
+    server = await startServer(o.entries.limit);
+  } catch (e) {
+    return { kind: "fail", reason: (e as Error).message };
+  }
   try {
     const port = server.ports[s.http];
     if (port === undefined) return { kind: "fail", reason: `the limit server has no ${s.http} port` };
