@@ -1,17 +1,21 @@
-// Compiles the processes the harness starts (servers and the stream client)
-// to plain JavaScript first, so that they run on bare `node`: under tsx every
-// server would carry a module-loader thread, inflating its RSS and start-up.
-// Packages stay external (resolved from the repo's node_modules), which is
-// why the output lives under node_modules/.cache rather than in /tmp.
+// Compiles the processes the harnesses start (servers, the stream client, the
+// client benchmark's worker) to plain JavaScript first, so that they run on
+// bare `node`: under tsx every server would carry a module-loader thread,
+// inflating its RSS and start-up. Packages stay external (resolved from the
+// repo's node_modules), which is why the output lives in the checkout rather
+// than in /tmp; and not under node_modules, which a git worktree may share
+// with another checkout (a symlink), whose harness would then start this
+// checkout's build.
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
-export const OUT_DIR = path.join(benchDir, "..", "node_modules", ".cache", "fcr-bench");
+export const OUT_DIR = path.join(benchDir, ".build");
 
 export const ENTRIES = {
   limit: "servers/limit.ts",
+  "fastify-floor": "servers/fastify-floor.ts",
   ours: "servers/ours.ts",
   "ours-otel-sdk": "servers/ours-otel-sdk.ts",
   "ours-otel-api": "servers/ours-otel-api.ts",
@@ -20,6 +24,7 @@ export const ENTRIES = {
   "connect-fastify": "servers/connect-fastify.ts",
   "grpc-js": "servers/grpc-js.ts",
   "stream-client": "load/stream-client.ts",
+  "client-worker": "client/worker.ts",
 } as const;
 
 export type Entry = keyof typeof ENTRIES;

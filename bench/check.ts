@@ -1,22 +1,14 @@
 // Correctness before speed: one request per server and scenario, sent with
 // bare node:http / node:http2 and checked byte for byte. A server that
 // answers wrong is reported as FAIL for the cell and not measured.
-import * as http from "node:http";
-import type * as http2 from "node:http2";
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
-import { connect, PingPong, serverStream } from "./load/h2-calls.js";
+import { postH1 } from "./load/h1-calls.js";
+import { connect, PingPong, type RawResponse, serverStream, unaryCall } from "./load/h2-calls.js";
 import { type Scenario, type UnaryRequest, unaryRequest } from "./scenarios.js";
 import { EchoResponseSchema, payload, requestBinary } from "./service.js";
 import { envelope, parseEnvelopes, parseTrailerBlock, TRAILER_FLAG } from "./wire.js";
 
 const TIMEOUT_MS = 10_000;
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  trailers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
 
 /** Undefined when the server answered `s` correctly on `port`, else what was wrong. */
 export async function check(s: Scenario, port: number): Promise<string | undefined> {
@@ -38,57 +30,14 @@ async function checkOnce(s: Scenario, port: number): Promise<string | undefined>
   if (s.load.tool === "stream") return checkServerStream(s, port, s.load.count);
   if (s.load.tool === "bidi") return checkPingPong(s, port);
   const req = unaryRequest(s);
-  const res = s.http === "h1" ? await sendH1(port, req) : await sendH2(port, req);
+  const res = s.http === "h1" ? await postH1(port, req, false) : await sendH2(port, req);
   return checkUnary(s, res);
-}
-
-function sendH1(port: number, req: UnaryRequest): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const r = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        path: req.path,
-        headers: { ...req.headers, "content-length": req.body.length },
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            trailers: res.trailers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    r.on("error", reject);
-    r.end(req.body);
-  });
 }
 
 async function sendH2(port: number, req: UnaryRequest): Promise<RawResponse> {
   const session = await connect(port);
   try {
-    return await new Promise((resolve, reject) => {
-      const stream = session.request({ ":method": "POST", ":path": req.path, ...req.headers });
-      let headers: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders = {};
-      const chunks: Buffer[] = [];
-      stream.on("response", (h) => (headers = h));
-      stream.on("trailers", (t) => (trailers = t));
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("error", reject);
-      stream.on("close", () =>
-        resolve({ status: Number(headers[":status"] ?? 0), headers, trailers, body: Buffer.concat(chunks) }),
-      );
-      stream.end(req.body);
-    });
+    return await unaryCall(session, req.path, req.headers, req.body);
   } finally {
     session.close();
   }

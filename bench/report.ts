@@ -22,6 +22,8 @@ interface Summary {
   kind: "na" | "fail" | "ok";
   reason?: string;
   ratio?: number;
+  /** Throughput over fastify-floor's, NaN when it was not run. */
+  floorRatio?: number;
   throughput?: number;
   p50Ms?: number;
   p99Ms?: number;
@@ -40,6 +42,22 @@ export function median(values: number[]): number {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** The Fastify server that answers with the limit's code: the ceiling of any Fastify plugin. */
+const FLOOR = "fastify-floor";
+
+/** Cells by repetition, row and column; a measured cell has a load result (this and the client benchmark's). */
+export type Throughputs = Record<string, Record<string, { kind: string; load?: { throughput: number } }>>[];
+
+/** The median over repetitions of `column`'s throughput over `base`'s in the same repetition. */
+export function medianRatio(outcomes: Throughputs, row: string, column: string, base: string): number {
+  const ratios = outcomes.map((rep) => {
+    const mine = rep[row]?.[column]?.load;
+    const other = rep[row]?.[base]?.load;
+    return mine && other ? mine.throughput / other.throughput : Number.NaN;
+  });
+  return median(ratios);
+}
+
 function summarize(outcomes: Outcomes, scenario: string, server: string): Summary {
   const cells = outcomes.map((rep) => rep[scenario]?.[server]).filter((c) => c !== undefined);
   if (cells.length === 0 || cells.every((c) => c.kind === "na")) return { kind: "na" };
@@ -49,15 +67,11 @@ function summarize(outcomes: Outcomes, scenario: string, server: string): Summar
     return { kind: "fail", reason: `${failures[0].reason}${reps}` };
   }
   const ok = cells.filter((c) => c.kind === "ok");
-  const ratios = outcomes.map((rep) => {
-    const mine = rep[scenario]?.[server];
-    const limit = rep[scenario]?.limit;
-    return mine?.kind === "ok" && limit?.kind === "ok" ? mine.load.throughput / limit.load.throughput : Number.NaN;
-  });
   const details = ok.map((c) => c.load.errorDetail).filter(Boolean);
   return {
     kind: "ok",
-    ratio: median(ratios),
+    ratio: medianRatio(outcomes, scenario, server, "limit"),
+    floorRatio: medianRatio(outcomes, scenario, server, FLOOR),
     throughput: median(ok.map((c) => c.load.throughput)),
     p50Ms: median(ok.map((c) => c.load.p50Ms)),
     p99Ms: median(ok.map((c) => c.load.p99Ms)),
@@ -70,16 +84,16 @@ function summarize(outcomes: Outcomes, scenario: string, server: string): Summar
   };
 }
 
-const fmtRatio = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "n/a" : x.toFixed(2));
-const fmtMs = (x: number | undefined) =>
+export const fmtRatio = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "n/a" : x.toFixed(2));
+export const fmtMs = (x: number | undefined) =>
   x === undefined || Number.isNaN(x) ? "n/a" : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
-function fmtRate(x: number | undefined): string {
+export function fmtRate(x: number | undefined): string {
   if (x === undefined || Number.isNaN(x)) return "n/a";
   return x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0);
 }
 
 /** A Markdown table with its columns padded to one width, readable as plain text (and as Biome formats it). */
-function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
@@ -97,15 +111,10 @@ function otelSection(scenarios: Scenario[], servers: string[], outcomes: Outcome
   const rows: string[][] = [];
   for (const s of scenarios) {
     for (const v of variants) {
-      const ratios = outcomes.map((rep) => {
-        const on = rep[s.id]?.[v];
-        const off = rep[s.id]?.ours;
-        return on?.kind === "ok" && off?.kind === "ok" ? on.load.throughput / off.load.throughput : Number.NaN;
-      });
       const on = summarize(outcomes, s.id, v);
       const off = summarize(outcomes, s.id, "ours");
       if (on.kind !== "ok" || off.kind !== "ok") continue;
-      const ratio = median(ratios);
+      const ratio = medianRatio(outcomes, s.id, v, "ours");
       const target = OTEL_TARGETS[v];
       rows.push([
         s.title,
@@ -139,16 +148,12 @@ export function renderReport(
   const failures: string[] = [];
   const errors: string[] = [];
   const disturbed: string[] = [];
-  out.push("# Benchmark results", "");
-  out.push(`- Date: ${machine.date}`);
-  out.push(`- Machine: ${machine.cpus} CPUs, ${machine.model}; Node ${machine.node}; ${machine.kernel}`);
-  out.push(`- Code: ${machine.source}`);
-  out.push(`- Command: \`${settings.command}\``);
+  out.push("# Benchmark results", "", ...runLines(machine, settings.command));
   out.push(
     `- ${settings.reps} repetition(s); per cell a fresh server process, ${settings.warmupSec} s warm-up, ${settings.durationSec} s measured; servers on core 1, load generators on core 0 (taskset); run took ${Math.round(settings.elapsedSec)} s`,
   );
   out.push(
-    "- Ratio: the server's throughput over the limit server's in the same repetition (median over repetitions). `-`: the server cannot serve that cell; FAIL: it answered the correctness check wrong (see below) and was not measured.",
+    "- Ratio: the server's throughput over the limit server's in the same repetition (median over repetitions); \"vs floor\" (every-cell table) is the same over `fastify-floor`, Fastify answering with the limit's code, the ceiling of any Fastify plugin. `-`: the server cannot serve that cell; FAIL: it answered the correctness check wrong (see below) and was not measured.",
     "",
   );
   out.push("## Throughput, as a ratio to the limit server (absolute in parentheses)", "");
@@ -179,6 +184,7 @@ export function renderReport(
     "Scenario",
     "server",
     "vs limit",
+    "vs floor",
     "throughput",
     "p50 ms",
     "p99 ms",
@@ -201,6 +207,7 @@ export function renderReport(
         s.id,
         server,
         fmtRatio(sum.ratio),
+        fmtRatio(sum.floorRatio),
         `${fmtRate(sum.throughput)} ${s.unit}`,
         fmtMs(sum.p50Ms),
         fmtMs(sum.p99Ms),
@@ -216,13 +223,35 @@ export function renderReport(
   out.push(...otelSection(scenarios, servers, outcomes));
   out.push("", "Scenario ids (for `--only`):", "");
   for (const s of scenarios) out.push(`- \`${s.id}\`: ${s.title}`);
-  out.push("", "## Correctness failures", "", ...(failures.length ? failures : ["None."]));
-  out.push("", "## Errors reported by the load generators", "", ...(errors.length ? errors : ["None."]));
-  out.push(
+  out.push(...problemSections(failures, "the load generators", errors, disturbed));
+  return `${out.join("\n")}\n`;
+}
+
+/** The first lines of a report: when, on what, from which code, with which command. */
+export function runLines(machine: Machine, command: string): string[] {
+  return [
+    `- Date: ${machine.date}`,
+    `- Machine: ${machine.cpus} CPUs, ${machine.model}; Node ${machine.node}; ${machine.kernel}`,
+    `- Code: ${machine.source}`,
+    `- Command: \`${command}\``,
+  ];
+}
+
+/** The closing sections: cells that failed, errors `reporter` counted, cells other processes disturbed. */
+export function problemSections(failures: string[], reporter: string, errors: string[], disturbed: string[]): string[] {
+  const listed = (items: string[]) => (items.length ? items : ["None."]);
+  return [
+    "",
+    "## Correctness failures",
+    "",
+    ...listed(failures),
+    "",
+    `## Errors reported by ${reporter}`,
+    "",
+    ...listed(errors),
     "",
     `## Cells disturbed by other processes (over ${DISTURBED_PERCENT}% of a core)`,
     "",
-    ...(disturbed.length ? disturbed : ["None."]),
-  );
-  return `${out.join("\n")}\n`;
+    ...listed(disturbed),
+  ];
 }

@@ -2,6 +2,7 @@
 // streaming frame them: 1 flag byte, a 4-byte big-endian length, the bytes.
 // Hand-written here so that the limit server and the bench clients depend on
 // nothing from the library under test.
+import type { Readable } from "node:stream";
 
 /** Flag bit of a gRPC-Web trailer frame. */
 export const TRAILER_FLAG = 0x80;
@@ -62,6 +63,21 @@ export async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(c);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/**
+ * Collects a request body with 'data' events: cheaper than async iteration on
+ * a server's hot path. A body that ends because its stream was destroyed (a
+ * load generator closing its connections at the end of a run) is dropped:
+ * there is nobody left to answer, and responding on a destroyed HTTP/2 stream
+ * throws.
+ */
+export function collect(body: Readable, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  body.on("data", (c: Buffer) => chunks.push(c));
+  body.on("end", () => {
+    if (!body.destroyed) done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
 }
 
 /** "grpc-status: 0\r\n..." as gRPC-Web sends trailers in its last frame, parsed to lower-case keys. */

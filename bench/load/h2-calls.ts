@@ -45,7 +45,8 @@ function percentDecode(v: string | undefined): string | undefined {
   }
 }
 
-function endOf(
+/** How a call ended, from its response headers and trailers. */
+export function endOf(
   status: number,
   headers: http2.IncomingHttpHeaders,
   trailers: http2.IncomingHttpHeaders,
@@ -62,6 +63,50 @@ function endOf(
     grpcMessage: percentDecode(pick("grpc-message")),
     leftover,
   };
+}
+
+/** Why a gRPC call that ended so failed, or undefined if it succeeded. */
+export function callFailure(end: CallEnd): string | undefined {
+  if (end.status !== 200) return `HTTP ${end.status}`;
+  if (end.grpcStatus !== "0") return `grpc-status ${end.grpcStatus} ${end.grpcMessage ?? ""}`;
+  if (end.leftover !== 0) return "truncated message";
+  return undefined;
+}
+
+/** A whole response: status, headers, trailers and body. */
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  trailers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** One request with a whole body (a unary call of any protocol); resolves with the whole response. */
+export function unaryCall(
+  session: http2.ClientHttp2Session,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ":method": "POST", ":path": path, ...headers });
+    let head: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on("response", (h) => (head = h));
+    stream.on("trailers", (t) => (trailers = t));
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("error", reject);
+    stream.on("close", () =>
+      resolve({
+        status: Number(head[":status"] ?? 0),
+        headers: head,
+        trailers,
+        body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+      }),
+    );
+    stream.end(body);
+  });
 }
 
 /** One server-streaming call; `onMessage` sees each reply envelope as it arrives. */

@@ -10,8 +10,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoResponseSchema, payload, requestBinary } from "../service.js";
 import { envelope } from "../wire.js";
-import { type CallEnd, connect, PingPong, serverStream } from "./h2-calls.js";
-import { type LoadResult, quantile } from "./result.js";
+import { callFailure, connect, PingPong, serverStream } from "./h2-calls.js";
+import { MeasureWindow } from "./window.js";
 
 export interface StreamClientArgs {
   mode: "stream" | "bidi";
@@ -32,95 +32,49 @@ const replyLength = toBinary(
   create(EchoResponseSchema, { payload: payload(args.payloadSize) }),
 ).byteLength;
 
-// The window is opened and closed by timers, so counting needs no clock read per message.
-let measuring = false;
-let stopping = false;
-let windowStart = 0;
-let windowEnd = 0;
-let completed = 0;
-let errors = 0;
-const errorSamples = new Set<string>();
-const latencies: number[] = [];
-
-function fail(why: string): void {
-  errors++;
-  if (errorSamples.size < 3) errorSamples.add(why);
-}
-
-function badEnd(end: CallEnd): string | undefined {
-  if (end.status !== 200) return `HTTP ${end.status}`;
-  if (end.grpcStatus !== "0") return `grpc-status ${end.grpcStatus} ${end.grpcMessage ?? ""}`;
-  if (end.leftover !== 0) return "truncated message";
-  return undefined;
-}
-
-async function streamLoop(session: Awaited<ReturnType<typeof connect>>): Promise<void> {
+async function streamLoop(session: Awaited<ReturnType<typeof connect>>, w: MeasureWindow): Promise<void> {
   const body = envelope(requestBinary(args.payloadSize, args.count));
-  while (!stopping) {
+  while (!w.stopping) {
     const started = performance.now();
-    const inWindow = measuring;
+    const inWindow = w.measuring;
     let n = 0;
     let wrongLength = 0;
     try {
       const end = await serverStream(session, body, (env) => {
         n++;
         if (env.data.byteLength !== replyLength) wrongLength++;
-        if (measuring) completed++;
+        w.count();
       });
-      const bad = badEnd(end) ?? (wrongLength ? `${wrongLength} replies of the wrong length` : undefined);
-      if (bad || n !== args.count) fail(bad ?? `${n} of ${args.count} messages`);
-      else if (inWindow && measuring) latencies.push(performance.now() - started);
+      const bad = callFailure(end) ?? (wrongLength ? `${wrongLength} replies of the wrong length` : undefined);
+      if (bad || n !== args.count) w.fail(bad ?? `${n} of ${args.count} messages`);
+      else if (inWindow) w.sample(started);
     } catch (e) {
-      fail((e as Error).message);
+      w.fail((e as Error).message);
     }
   }
 }
 
-async function bidiLoop(session: Awaited<ReturnType<typeof connect>>): Promise<void> {
+async function bidiLoop(session: Awaited<ReturnType<typeof connect>>, w: MeasureWindow): Promise<void> {
   const request = envelope(requestBinary(args.payloadSize));
   const call = new PingPong(session);
   try {
-    while (!stopping) {
+    while (!w.stopping) {
       const started = performance.now();
       const reply = await call.roundTrip(request);
-      if (reply.data.byteLength !== replyLength) fail("reply of the wrong length");
-      else if (measuring) {
-        completed++;
-        latencies.push(performance.now() - started);
-      }
+      if (reply.data.byteLength !== replyLength) w.fail("reply of the wrong length");
+      else w.record(started);
     }
-    const bad = badEnd(await call.finish());
-    if (bad) fail(bad);
+    const bad = callFailure(await call.finish());
+    if (bad) w.fail(bad);
   } catch (e) {
-    fail((e as Error).message);
+    w.fail((e as Error).message);
   }
 }
 
 const sessions = await Promise.all(Array.from({ length: args.connections }, () => connect(args.port)));
-setTimeout(() => {
-  measuring = true;
-  windowStart = performance.now();
-}, args.warmupSec * 1000);
-setTimeout(
-  () => {
-    measuring = false;
-    stopping = true;
-    windowEnd = performance.now();
-  },
-  (args.warmupSec + args.durationSec) * 1000,
-);
+const w = new MeasureWindow(args.warmupSec, args.durationSec);
 const loop = args.mode === "stream" ? streamLoop : bidiLoop;
-await Promise.all(sessions.flatMap((session) => Array.from({ length: args.concurrency }, () => loop(session))));
+const loops = sessions.flatMap((session) => Array.from({ length: args.concurrency }, () => loop(session, w)));
+await Promise.all([w.closed, ...loops]);
 for (const session of sessions) session.close();
-
-latencies.sort((a, b) => a - b);
-const seconds = (windowEnd - windowStart) / 1000;
-const result: LoadResult = {
-  throughput: completed / seconds,
-  completed,
-  p50Ms: quantile(latencies, 0.5),
-  p99Ms: quantile(latencies, 0.99),
-  errors,
-  errorDetail: errors ? `failed calls ${errors}: ${[...errorSamples].join("; ")}` : "",
-};
-process.stdout.write(`${JSON.stringify(result)}\n`);
+process.stdout.write(`${JSON.stringify(w.result())}\n`);

@@ -1,28 +1,9 @@
-// @grpc/grpc-js, the reference Node gRPC server: gRPC over h2c only. Built
-// without proto-loader; messages go through @bufbuild/protobuf like everywhere
-// else, so the comparison is of the transports, not of the protobuf runtimes.
-import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+// @grpc/grpc-js, the reference Node gRPC server: gRPC over h2c only, with the
+// service definition of grpc-js-service.ts.
 import * as grpc from "@grpc/grpc-js";
 import type { EchoRequest } from "../gen/fcr/bench/v1/bench_pb.js";
-import { EchoRequestSchema, EchoResponseSchema, PATHS } from "../service.js";
+import { BENCH_SERVICE, type Reply } from "../grpc-js-service.js";
 import { announce } from "./ready.js";
-
-type Reply = MessageInitShape<typeof EchoResponseSchema>;
-
-function method(path: string, requestStream: boolean, responseStream: boolean) {
-  return {
-    path,
-    requestStream,
-    responseStream,
-    requestSerialize: (req: EchoRequest) => Buffer.from(toBinary(EchoRequestSchema, req)),
-    requestDeserialize: (b: Buffer) => fromBinary(EchoRequestSchema, b),
-    responseSerialize: (res: Reply) => {
-      const bytes = toBinary(EchoResponseSchema, create(EchoResponseSchema, res));
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // no copy
-    },
-    responseDeserialize: (b: Buffer) => fromBinary(EchoResponseSchema, b),
-  };
-}
 
 /** Waits until the call can take more writes, or is cancelled (when no drain would ever come). */
 function drainOrCancel(call: grpc.ServerWritableStream<EchoRequest, Reply>): Promise<void> {
@@ -37,14 +18,8 @@ function drainOrCancel(call: grpc.ServerWritableStream<EchoRequest, Reply>): Pro
   });
 }
 
-const definition = {
-  echo: method(PATHS.echo, false, false),
-  stream: method(PATHS.stream, false, true),
-  pingPong: method(PATHS.pingPong, true, true),
-} satisfies grpc.ServiceDefinition;
-
 const server = new grpc.Server();
-server.addService(definition, {
+server.addService(BENCH_SERVICE, {
   echo(call: grpc.ServerUnaryCall<EchoRequest, Reply>, callback: grpc.sendUnaryData<Reply>) {
     callback(null, { payload: call.request.payload });
   },

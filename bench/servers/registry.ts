@@ -15,6 +15,8 @@ const otelCell = (s: Scenario) => OTEL_SCENARIOS.includes(s.id);
 
 export const SERVERS: ServerSpec[] = [
   { name: "limit", entry: "limit", serves: () => true },
+  // Fastify itself with the limit's protocol code in hijacked routes: the ceiling of any Fastify plugin.
+  { name: "fastify-floor", entry: "fastify-floor", serves: () => true },
   { name: "ours", entry: "ours", serves: () => true },
   // ours with otelServerInterceptor: the real SDK with exporters that drop everything, and the API alone.
   { name: "ours+otel-sdk", entry: "ours-otel-sdk", serves: otelCell },
