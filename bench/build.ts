@@ -20,7 +20,7 @@ export const ENTRIES = {
   "ours-otel-sdk": "servers/ours-otel-sdk.ts",
   "ours-otel-api": "servers/ours-otel-api.ts",
   "ours-passthrough": "servers/ours-passthrough.ts",
-  "ours-sdk-only": "servers/ours-sdk-only.ts",
+  "ours-sdk-context": "servers/ours-sdk-context.ts",
   "connect-fastify": "servers/connect-fastify.ts",
   "grpc-js": "servers/grpc-js.ts",
   "stream-client": "load/stream-client.ts",

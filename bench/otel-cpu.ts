@@ -29,7 +29,7 @@ const ids = (values.only ?? "grpc-c1,connect-proto-h2").split(",");
 const servers: { name: string; entry: Entry }[] = [
   { name: "ours", entry: "ours" },
   { name: "ours+passthrough", entry: "ours-passthrough" },
-  { name: "ours+sdk-only", entry: "ours-sdk-only" },
+  { name: "ours+sdk-context", entry: "ours-sdk-context" },
   { name: "ours+otel-sdk", entry: "ours-otel-sdk" },
   { name: "ours+otel-api", entry: "ours-otel-api" },
 ];
