@@ -1,33 +1,15 @@
 // What the parts of otelServerInterceptor's work cost with the real SDK, in
 // one process and without the network: `npx tsx bench/otel-parts.ts`. CPU
 // microseconds per operation (process.cpuUsage over 200,000 runs after a
-// warm-up), set up as bench/servers/ours-otel-sdk.ts sets up the SDK.
+// warm-up), with the SDK set up as bench/servers/otel-sdk.ts does.
 import { create, toBinary } from "@bufbuild/protobuf";
-import { context, SpanKind, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { ExportResultCode } from "@opentelemetry/core";
-import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { context, metrics, SpanKind, trace } from "@opentelemetry/api";
+import "./servers/otel-sdk.js";
 import { EchoRequestSchema, EchoResponseSchema } from "./gen/fcr/bench/v1/bench_pb.js";
 
-const success = { code: ExportResultCode.SUCCESS };
-context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-const tracer = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor({ export: (_s, done) => done(success), shutdown: async () => {} })],
-}).getTracer("parts");
-const meter = new MeterProvider({
-  readers: [
-    new PeriodicExportingMetricReader({
-      exportIntervalMillis: 5000,
-      exporter: {
-        export: (_m, done) => done(success),
-        forceFlush: async () => {},
-        shutdown: async () => {},
-        selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
-      },
-    }),
-  ],
-}).getMeter("parts");
+// The SDK as the bench's otel servers register it, reached through the API.
+const tracer = trace.getTracer("parts");
+const meter = metrics.getMeter("parts");
 const histograms = ["a", "b", "c"].map((n) => meter.createHistogram(n));
 const metricAttributes = {
   "rpc.system": "grpc",
