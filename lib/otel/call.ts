@@ -43,7 +43,7 @@ export class CallTelemetry {
   private readonly events: boolean;
   /** The metric attributes with the status, once the call has ended. */
   private endAttributes?: Attributes;
-  /** Whether response sizes come from `responseEncoded` rather than from encoding each message here. */
+  /** Whether response sizes come from `responseEncoded` (the server's call) rather than from encoding each message here. */
   private readonly encodedSizes: boolean;
 
   constructor(
@@ -53,13 +53,13 @@ export class CallTelemetry {
     private readonly system: RpcSystem,
     private readonly method: DescMethod,
     private readonly metricAttributes: Attributes,
-    private readonly decoded?: { decodedSize(message: unknown): number | undefined },
-    responsesEncoded = false,
+    /** The server's own call, which measures the messages it decodes and encodes; the client has none. */
+    private readonly serverCall?: { decodedSize(message: unknown): number | undefined },
   ) {
     this.events = t.messageEvents && span.isRecording();
     this.sizes = this.events || t.instruments !== undefined;
     // Message events need each size as the message passes; the histograms can wait for the encoder's count.
-    this.encodedSizes = responsesEncoded && !this.events;
+    this.encodedSizes = serverCall !== undefined && !this.events;
   }
 
   /** Whether the server should report each encoded response to `responseEncoded`. */
@@ -71,7 +71,7 @@ export class CallTelemetry {
   request(message: unknown): void {
     this.requests++;
     if (!this.sizes) return;
-    const size = this.decoded?.decodedSize(message) ?? sizeOf(this.method.input, message);
+    const size = this.serverCall?.decodedSize(message) ?? sizeOf(this.method.input, message);
     this.requestSizes.push(size);
     if (this.events) this.event(this.side === "server" ? "RECEIVED" : "SENT", this.requests, size);
   }

@@ -68,16 +68,7 @@ export function otelServerInterceptor(options?: OtelInterceptorOptions): Interce
     bindContext(hc, spanContext);
     // The server's own call measures messages as it decodes and encodes them: no second encoding here.
     const own = hc instanceof CallContext ? hc : undefined;
-    const call = new CallTelemetry(
-      t,
-      span,
-      "server",
-      rpcSystem(hc.protocol),
-      req.method,
-      metric,
-      own,
-      own !== undefined,
-    );
+    const call = new CallTelemetry(t, span, "server", rpcSystem(hc.protocol), req.method, metric, own);
     if (own && call.wantsEncodedSizes) own.responseObserver = call;
     let observed = req;
     if (req.stream) observed = { ...req, message: observeRequests(req.message, call) };
