@@ -8,6 +8,7 @@ import { asConnectError, ConnectError } from "../protocol/error.js";
 import { type CallLogPolicy, logCallCompleted } from "./call-log.js";
 import type { CallContext } from "./context.js";
 import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./interceptor.js";
+import { settle } from "./maybe-promise.js";
 import type { ResponseAdapter } from "./response.js";
 import { type MethodEntry, takeOne } from "./router.js";
 
@@ -48,6 +49,13 @@ function interceptorRequest(call: ServerCall, stream: boolean, message: unknown)
     stream,
     message,
   };
+}
+
+/** What a unary call answers with: its message, and the headers and trailers an interceptor gave instead of the context's. */
+export interface UnaryResult {
+  message: unknown;
+  header?: Headers;
+  trailer?: Headers;
 }
 
 /** A response message as it goes out: encoded, and compressed if `compressed`. */
@@ -128,12 +136,24 @@ export class ServerCall {
     return new ConnectError("internal error", Code.Internal, { cause: e });
   }
 
-  /** Runs a unary method, through the interceptors when there are any. */
-  async callUnary(message: unknown): Promise<{ message: unknown; header?: Headers; trailer?: Headers }> {
+  /** Runs a unary method, through the interceptors when there are any, and gives `respond` its result. */
+  callUnary(message: unknown, respond: (result: UnaryResult) => void, fail: (e: unknown) => void): void {
     const { entry, ctx } = this;
-    if (!entry.intercepted) return { message: await (entry.unary as NonNullable<MethodEntry["unary"]>)(message, ctx) };
-    const res = (await entry.intercepted(interceptorRequest(this, false, message) as UnaryRequest)) as UnaryResponse;
-    return res === ctx.handlerResponse ? { message: res.message } : res;
+    const { intercepted } = entry;
+    if (!intercepted) {
+      const handler = entry.unary as NonNullable<MethodEntry["unary"]>;
+      settle(
+        () => handler(message, ctx),
+        (m) => respond({ message: m }),
+        fail,
+      );
+      return;
+    }
+    settle(
+      () => intercepted(interceptorRequest(this, false, message) as UnaryRequest) as Promise<UnaryResponse>,
+      (res) => respond(res === ctx.handlerResponse ? { message: res.message } : res),
+      fail,
+    );
   }
 
   /** Runs any method in its stream form, through the interceptors when there are any. */

@@ -8,8 +8,9 @@ import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
 import { percentDecode } from "../protocol/percent.js";
 import { parseConnectTimeout } from "../protocol/timeout.js";
-import type { ServerCall } from "./call.js";
+import type { ServerCall, UnaryResult } from "./call.js";
 import { type EnvelopeWire, serveEnveloped } from "./envelope-call.js";
+import { settle } from "./maybe-promise.js";
 import { requestBodyErrors } from "./request-body.js";
 
 // The Connect protocol (connectrpc.com/docs/protocol): unary over POST or GET,
@@ -92,8 +93,13 @@ function getMessageBytes(call: ServerCall, query: GetQuery): Uint8Array {
   return bytes;
 }
 
-/** The request message of a unary call, from a GET query or a POST body. */
-async function readUnaryRequest(call: ServerCall, get: GetQuery | undefined): Promise<unknown> {
+/** Decodes the request message of a unary call, from a GET query or a POST body, and hands it to `next`. */
+function readUnaryRequest(
+  call: ServerCall,
+  get: GetQuery | undefined,
+  next: (request: unknown) => void,
+  fail: (e: unknown) => void,
+): void {
   const { options } = call;
   if (get) {
     if (get.connect === undefined ? options.requireConnectProtocolHeader : get.connect !== "v1") {
@@ -102,12 +108,22 @@ async function readUnaryRequest(call: ServerCall, get: GetQuery | undefined): Pr
         Code.InvalidArgument,
       );
     }
-    return call.decodeRequest(getMessageBytes(call, get), options.compression.forRequest(get.compression));
+    const bytes = getMessageBytes(call, get);
+    settle(() => call.decodeRequest(bytes, options.compression.forRequest(get.compression)), next, fail);
+    return;
   }
   checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
   const compression = options.compression.forRequest(call.header("content-encoding"));
-  const body = await readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors);
-  return call.decodeRequest(body, compression);
+  readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors, (error, body) =>
+    settle(
+      () => {
+        if (error) throw error;
+        return call.decodeRequest(body as Buffer, compression);
+      },
+      next,
+      fail,
+    ),
+  );
 }
 
 /** The result of a unary call as it goes out: an error, or the encoded message. */
@@ -115,7 +131,7 @@ interface UnaryOutcome {
   error?: ConnectError;
   body?: Uint8Array;
   compressed?: Compression;
-  result?: { header?: Headers; trailer?: Headers };
+  result?: UnaryResult;
 }
 
 /** Writes a unary response in one go: status, headers, `trailer-` headers and the body, with a content-length. */
@@ -147,22 +163,30 @@ function sendUnary(call: ServerCall, { error, body, compressed, result }: UnaryO
  * Serves a Connect unary call, POST or GET. The whole response goes out in
  * one write with a content-length; trailers travel as `trailer-` headers.
  */
-export async function serveConnectUnary(call: ServerCall, get: GetQuery | undefined): Promise<void> {
+export function serveConnectUnary(call: ServerCall, get: GetQuery | undefined): void {
   const responseCompression = call.options.compression.negotiate(call.header("accept-encoding"));
-  let result: Awaited<ReturnType<ServerCall["callUnary"]>> | undefined;
+  let result: UnaryResult | undefined;
   call.ctx.setAbortHandler((error) => sendUnary(call, { error, result }));
   call.watchClientAbort();
+  const fail = (e: unknown) => {
+    if (!call.finished) sendUnary(call, { error: call.wireError(e), result });
+  };
+  const respond = (res: UnaryResult) => {
+    result = res;
+    if (call.finished) return;
+    settle(
+      () => call.encodeResponse(res.message, responseCompression),
+      ({ data, compressed }) =>
+        sendUnary(call, { body: data, compressed: compressed ? responseCompression : undefined, result }),
+      fail,
+    );
+  };
   try {
     if (call.earlyError) throw call.earlyError;
     call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));
-    result = await call.callUnary(await readUnaryRequest(call, get));
-    if (call.finished) return;
-    const encoded = call.encodeResponse(result.message, responseCompression);
-    const { data, compressed } = encoded instanceof Promise ? await encoded : encoded;
-    sendUnary(call, { body: data, compressed: compressed ? responseCompression : undefined, result });
+    readUnaryRequest(call, get, (request) => call.callUnary(request, respond, fail), fail);
   } catch (e) {
-    if (call.finished) return;
-    sendUnary(call, { error: call.wireError(e), result });
+    fail(e);
   }
 }
 
@@ -187,9 +211,9 @@ const protoStreamWire = streamWire("proto");
 const jsonStreamWire = streamWire("json");
 
 /** Serves a Connect streaming call (any kind but unary); the status is always HTTP 200. */
-export function serveConnectStream(call: ServerCall): Promise<void> {
+export function serveConnectStream(call: ServerCall): void {
   const wire = call.codec.input.name === "proto" ? protoStreamWire : jsonStreamWire;
-  return serveEnveloped(call, wire, () => {
+  serveEnveloped(call, wire, () => {
     const { compression } = call.options;
     checkProtocolVersion(call.header("connect-protocol-version"), false);
     call.applyTimeout(parseConnectTimeout(call.header("connect-timeout-ms")));

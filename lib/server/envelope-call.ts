@@ -5,7 +5,8 @@ import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { appendHeaders } from "../protocol/headers.js";
-import type { EncodedMessage, ServerCall } from "./call.js";
+import type { EncodedMessage, ServerCall, UnaryResult } from "./call.js";
+import { settle } from "./maybe-promise.js";
 import { requestBodyErrors } from "./request-body.js";
 import { requestCountError } from "./router.js";
 
@@ -65,12 +66,12 @@ export interface BodyTransform {
  * ends with the protocol's status. Deadlines, cancellation and shutdown all
  * end the call through `call.ctx.abort`, which reaches `EnvelopedResponse.end`.
  */
-export async function serveEnveloped(
+export function serveEnveloped(
   call: ServerCall,
   wire: EnvelopeWire,
   negotiate: () => CallCompression,
   transform?: BodyTransform,
-): Promise<void> {
+): void {
   let compression: CallCompression;
   try {
     if (call.earlyError) throw call.earlyError;
@@ -84,24 +85,39 @@ export async function serveEnveloped(
   call.ctx.setHeaderSender(response.sendHead);
   call.watchClientAbort();
   const requests = new RequestDecoder(call, compression.request, wire.malformedCode, transform);
-  try {
-    await (call.entry.unary ? serveUnary(call, response, requests) : serveStream(call, response, requests));
-    response.end(undefined);
-  } catch (e) {
+  const fail = (e: unknown) => {
     if (!call.finished) response.end(call.wireError(e));
-  }
+  };
+  if (call.entry.unary) serveUnary(call, response, requests, fail);
+  else
+    settle(
+      () => serveStream(call, response, requests),
+      () => response.end(undefined),
+      fail,
+    );
 }
 
 /** A unary call: one request, and one response held back to leave with the status. */
-async function serveUnary(call: ServerCall, response: EnvelopedResponse, requests: RequestDecoder): Promise<void> {
-  const res = await call.callUnary(await requests.one());
-  response.result = res;
-  if (call.finished) return;
-  const encoded = response.encode(res.message);
-  const envelope = encoded instanceof Promise ? await encoded : encoded;
-  if (call.finished) return;
-  // Head, message and status leave together when the call ends (one write on HTTP/1.1).
-  response.held = envelope;
+function serveUnary(
+  call: ServerCall,
+  response: EnvelopedResponse,
+  requests: RequestDecoder,
+  fail: (e: unknown) => void,
+): void {
+  const respond = (res: UnaryResult) => {
+    response.result = res;
+    if (call.finished) return;
+    settle(
+      () => response.encode(res.message),
+      (envelope) => {
+        // Head, message and status leave together when the call ends (one write on HTTP/1.1).
+        if (!call.finished) response.held = envelope;
+        response.end(undefined);
+      },
+      fail,
+    );
+  };
+  requests.one((request) => call.callUnary(request, respond, fail), fail);
 }
 
 /** Any streaming call: requests as the handler pulls them, each response sent as it comes. */
@@ -210,14 +226,27 @@ class RequestDecoder {
     private readonly transform: BodyTransform | undefined,
   ) {}
 
-  /** The one request of a unary call. */
-  async one(): Promise<unknown> {
+  /** Decodes the one request of a unary call, then hands it to `next`; any error goes to `fail`. */
+  one(next: (request: unknown) => void, fail: (e: unknown) => void): void {
     const { call } = this;
-    if (this.transform) return call.takeOne(this.stream());
+    if (this.transform) {
+      settle(() => call.takeOne(this.stream()), next, fail);
+      return;
+    }
     // Exactly one envelope, read without a streaming reader (the hot path of most RPC traffic).
-    const envelopes = await readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors);
-    if (envelopes.length !== 1) throw requestCountError(call.entry.method, envelopes.length === 0 ? "none" : "more");
-    return this.decode(envelopes[0]);
+    readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors, (error, envelopes = []) =>
+      settle(
+        () => {
+          if (error) throw error;
+          if (envelopes.length !== 1) {
+            throw requestCountError(call.entry.method, envelopes.length === 0 ? "none" : "more");
+          }
+          return this.decode(envelopes[0]);
+        },
+        next,
+        fail,
+      ),
+    );
   }
 
   /** Every request, as the handler's async iterable. */

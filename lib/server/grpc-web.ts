@@ -74,8 +74,8 @@ const wires = {
 };
 
 /** Serves a gRPC-Web call over HTTP/1.1 or HTTP/2; the text variant is base64 both ways. */
-export function serveGrpcWeb(call: ServerCall, text: boolean): Promise<void> {
+export function serveGrpcWeb(call: ServerCall, text: boolean): void {
   const json = call.codec.input.name === "json";
-  if (!text) return serveGrpcFamily(call, json ? wires.json : wires.proto);
-  return serveGrpcFamily(call, json ? wires.textJson : wires.textProto, new Base64Body());
+  if (text) serveGrpcFamily(call, json ? wires.textJson : wires.textProto, new Base64Body());
+  else serveGrpcFamily(call, json ? wires.json : wires.proto);
 }

@@ -43,8 +43,8 @@ const grpcJson = grpcFamilyWire("application/grpc+json", true, inHttpTrailers);
  * Serves a gRPC-family call, reading what gRPC and gRPC-Web requests share:
  * grpc-timeout, grpc-encoding and grpc-accept-encoding.
  */
-export function serveGrpcFamily(call: ServerCall, wire: EnvelopeWire, transform?: BodyTransform): Promise<void> {
-  return serveEnveloped(
+export function serveGrpcFamily(call: ServerCall, wire: EnvelopeWire, transform?: BodyTransform): void {
+  serveEnveloped(
     call,
     wire,
     () => {
@@ -61,6 +61,6 @@ export function serveGrpcFamily(call: ServerCall, wire: EnvelopeWire, transform?
 }
 
 /** Serves a gRPC call (HTTP/2 only; the plugin answers 505 on HTTP/1.1 first). */
-export function serveGrpc(call: ServerCall): Promise<void> {
-  return serveGrpcFamily(call, call.codec.input.name === "proto" ? grpcProto : grpcJson);
+export function serveGrpc(call: ServerCall): void {
+  serveGrpcFamily(call, call.codec.input.name === "proto" ? grpcProto : grpcJson);
 }

@@ -64,13 +64,14 @@ function takeOver(request: FastifyRequest, reply: FastifyReply): ResponseAdapter
 function serve(call: ServerCall, ct: ContentType, get: GetQuery | undefined): void {
   switch (ct.protocol) {
     case "connect":
-      void (ct.streaming ? serveConnectStream(call) : serveConnectUnary(call, get));
+      if (ct.streaming) serveConnectStream(call);
+      else serveConnectUnary(call, get);
       return;
     case "grpc":
-      void serveGrpc(call);
+      serveGrpc(call);
       return;
     case "grpc-web":
-      void serveGrpcWeb(call, ct.text);
+      serveGrpcWeb(call, ct.text);
       return;
   }
 }
@@ -141,7 +142,7 @@ export class MethodRoute {
     const call = this.call(request, adapter, ct?.protocol ?? "connect", ct?.codec ?? "json");
     call.earlyError = error;
     if (ct) serve(call, ct, undefined);
-    else void serveConnectUnary(call, undefined);
+    else serveConnectUnary(call, undefined);
   };
 
   /** Whether a POST content-type is one of this method's: Connect's framing must match the method's kind. */
@@ -182,7 +183,7 @@ export class MethodRoute {
       );
       return;
     }
-    void serveConnectUnary(this.call(request, adapter, "connect", codec), query);
+    serveConnectUnary(this.call(request, adapter, "connect", codec), query);
   }
 
   private call(request: FastifyRequest, adapter: ResponseAdapter, protocol: ProtocolName, codec: CodecName) {

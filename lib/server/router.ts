@@ -77,8 +77,8 @@ export type ExactImpl<S extends DescService, T> = {
  */
 export interface MethodEntry {
   readonly method: DescMethod;
-  /** Set for unary methods. */
-  readonly unary?: (request: unknown, context: HandlerContext) => Promise<unknown>;
+  /** Set for unary methods: the handler itself, which may answer synchronously or throw. */
+  readonly unary?: (request: unknown, context: HandlerContext) => unknown;
   readonly stream: (requests: AsyncIterable<unknown>, context: HandlerContext) => AsyncIterable<unknown>;
   /** Set when interceptors apply; the protocol calls this instead. */
   readonly intercepted?: AnyFn;
@@ -139,7 +139,7 @@ function normalize(method: DescMethod, fn: (...args: never[]) => unknown): Metho
   const impl = fn as AnyImpl;
   switch (method.methodKind) {
     case "unary": {
-      const unary = async (req: unknown, ctx: HandlerContext) => impl(req as never, ctx);
+      const unary = impl as (req: unknown, ctx: HandlerContext) => unknown;
       return {
         method,
         unary,

@@ -1,5 +1,6 @@
 // The plugin inside a real Fastify app: REST routes, hooks, prefixes, the
 // request object, option validation and interceptors.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { fromBinary } from "@bufbuild/protobuf";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import t, { type Test } from "tap";
@@ -11,7 +12,7 @@ import {
   type Interceptor,
 } from "../../lib/index.js";
 import { EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
-import { echoBytes, endStreamOf, envelope, h1, logCapture, SERVICE } from "../helpers/raw-http.js";
+import { echoBytes, endStreamOf, envelope, h1, h2, logCapture, SERVICE } from "../helpers/raw-http.js";
 import { startServer } from "../helpers/server.js";
 import { testServiceImpl } from "../helpers/test-service.js";
 
@@ -148,6 +149,55 @@ t.test("an auth onRequest hook registered before the plugin guards RPCs", async 
 
   const rest = await h1(s.port, { method: "GET", path: "/health", headers: { authorization: "Bearer ok" } });
   t.equal(rest.status, 200);
+});
+
+t.test("a store an onRequest hook enters with AsyncLocalStorage reaches the handler, in every protocol", async (t) => {
+  // What @fastify/request-context and @fastify/otel do: the hook runs the rest of the request inside
+  // `als.run`. Node runs a request stream's 'data'/'end' listeners in the context of the socket read,
+  // so a handler reached from them, not from a promise made in the route, would see no store.
+  const als = new AsyncLocalStorage<string>();
+  const handler = {
+    ...testServiceImpl,
+    unary: (req: { text: string }) => ({ text: `${req.text} in ${als.getStore() ?? "no store"}` }),
+  };
+  for (const http2 of [false, true]) {
+    const s = await startServer({
+      http2,
+      setup(app) {
+        app.addHook("onRequest", (request, _reply, done) => als.run(`request ${request.id}`, done));
+      },
+      plugin: { routes: (router) => router.service(TestService, handler) },
+    });
+    t.teardown(s.close);
+    const send = http2 ? h2 : h1;
+    const cases: { name: string; headers: Record<string, string>; body: Uint8Array; decode: (b: Buffer) => Buffer }[] =
+      [
+        { name: "Connect", headers: PROTO, body: echoBytes({ text: "x" }), decode: (b) => b },
+        {
+          name: "gRPC-Web",
+          headers: { "content-type": "application/grpc-web+proto" },
+          body: envelope(0, echoBytes({ text: "x" })),
+          decode: (b) => b.subarray(5, 5 + b.readUInt32BE(1)),
+        },
+      ];
+    if (http2) {
+      cases.push({
+        name: "gRPC",
+        headers: { "content-type": "application/grpc+proto", te: "trailers" },
+        body: envelope(0, echoBytes({ text: "x" })),
+        decode: (b) => b.subarray(5, 5 + b.readUInt32BE(1)),
+      });
+    }
+    for (const c of cases) {
+      const res = await send(s.port, { path: `${SERVICE}/Unary`, headers: c.headers, body: c.body });
+      t.equal(res.status, 200, `${c.name} over ${http2 ? "h2c" : "HTTP/1.1"}: 200`);
+      t.match(
+        fromBinary(EchoResponseSchema, c.decode(res.body)).text,
+        /^x in request req-/,
+        `${c.name} over ${http2 ? "h2c" : "HTTP/1.1"}: the handler sees the hook's store`,
+      );
+    }
+  }
 });
 
 t.test("handlers log through ctx.request.log, with the request id", async (t) => {
