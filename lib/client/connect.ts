@@ -115,12 +115,10 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
     }
     call.requestEnded = true;
     const head = await exchange.head;
-    const errors = { gone: () => exchange.goneError(), truncated: () => exchange.goneError() };
-    const body = await new Promise<Buffer>((resolve, reject) =>
-      readBody(exchange.body, config.readMaxBytes, head.headers["content-length"], errors, (e, b) =>
-        e ? reject(e) : resolve(b as Buffer),
-      ),
-    );
+    const body = await readBody(exchange.body, config.readMaxBytes, head.headers["content-length"], {
+      gone: () => exchange.goneError(),
+      truncated: () => exchange.goneError(),
+    });
     call.responseEnded = true;
     const { header, trailer } = splitUnaryHeaders(head.headers);
     call.responseHeader = header;

@@ -1,4 +1,3 @@
-import { AsyncResource } from "node:async_hooks";
 import type { Readable } from "node:stream";
 import { Code } from "./code.js";
 import { type Envelope, EnvelopeDecoder, messageSizeError } from "./envelope.js";
@@ -26,116 +25,105 @@ function resetByPeer(source: Readable): boolean {
 }
 
 /**
- * What a body read ends with: an error, or the body. A callback rather than a
- * promise: the server's unary path makes no promise of its own between the
- * request and the handler (see server/maybe-promise.ts).
- */
-export type BodyCallback<T> = (error: ConnectError | undefined, body: T | undefined) => void;
-
-/**
- * `done` as the reader calls it: once, in the async context of the caller.
- * Node runs a stream's 'data' and 'end' listeners in the context of the socket
- * read that caused them, not of the code that listened, so without this an
- * AsyncLocalStorage store (@fastify/otel's span, a request context) set around
- * the route would be gone by the time the handler runs. A promise would carry
- * it too, at the cost of two where this is one async resource.
- */
-function inCallerContext<T>(done: BodyCallback<T>): BodyCallback<T> {
-  return AsyncResource.bind(done);
-}
-
-/**
  * Reads a whole body, refusing it once it passes `maxBytes` (and at once when
- * a declared content-length already does). `callback` is called once, in the caller's async context.
+ * a declared content-length already does).
  */
 export function readBody(
   source: Readable,
   maxBytes: number,
   contentLength: string | undefined,
   errors: BodyErrors,
-  callback: BodyCallback<Buffer>,
-): void {
-  const done = inCallerContext(callback);
+): Promise<Buffer> {
   if (contentLength !== undefined) {
     const declared = Number(contentLength);
-    if (declared > maxBytes) {
-      done(messageSizeError(declared, maxBytes, "readMaxBytes"), undefined);
-      return;
-    }
+    if (declared > maxBytes) return Promise.reject(messageSizeError(declared, maxBytes, "readMaxBytes"));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const finish = (error: ConnectError | undefined, body?: Buffer, drain = false) => {
-    source.off("data", onData);
-    source.off("end", onEnd);
-    source.off("error", onClose);
-    source.off("close", onClose);
-    // Drain the rest unread, so an HTTP/1.1 connection stays usable.
-    if (drain) source.resume();
-    done(error, body);
-  };
-  const onData = (chunk: Buffer) => {
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      finish(messageSizeError(size, maxBytes, "readMaxBytes"), undefined, true);
-      return;
-    }
-    chunks.push(chunk);
-  };
-  const onEnd = () => {
-    if (resetByPeer(source)) finish(errors.gone());
-    else finish(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-  };
-  const onClose = () => finish(errors.gone());
-  source.on("data", onData);
-  source.on("end", onEnd);
-  source.on("error", onClose);
-  source.on("close", onClose);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onClose);
+      source.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        cleanup();
+        // Drain the rest unread, so an HTTP/1.1 connection stays usable.
+        source.resume();
+        reject(messageSizeError(size, maxBytes, "readMaxBytes"));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      if (resetByPeer(source)) {
+        reject(errors.gone());
+        return;
+      }
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(errors.gone());
+    };
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onClose);
+    source.on("close", onClose);
+  });
 }
 
 /**
  * Reads the envelopes of a body that should hold exactly one (a unary call),
  * without the iterator machinery of `EnvelopeReader`: one listener per event
- * and no promise. It stops at the second envelope, since that is already an
- * error, and drains the rest unread. `callback` is called once, in the caller's async context.
+ * and one promise. It stops at the second envelope, since that is already an
+ * error, and drains the rest unread.
  */
-export function readSingleEnvelopeBody(
-  source: Readable,
-  maxBytes: number,
-  errors: BodyErrors,
-  callback: BodyCallback<Envelope[]>,
-): void {
-  const done = inCallerContext(callback);
-  const decoder = new EnvelopeDecoder(maxBytes);
-  const out: Envelope[] = [];
-  const finish = (error: ConnectError | undefined, drain = false) => {
-    source.off("data", onData);
-    source.off("end", onEnd);
-    source.off("error", onGone);
-    source.off("close", onGone);
-    // Drain the rest unread, so an HTTP/1.1 connection stays usable.
-    if (drain) source.resume();
-    done(error, error ? undefined : out);
-  };
-  const onData = (chunk: Buffer) => {
-    try {
-      decoder.push(chunk, out);
-    } catch (e) {
-      finish(ConnectError.from(e, Code.InvalidArgument), true);
-      return;
-    }
-    if (out.length >= 2) finish(undefined, true);
-  };
-  const onEnd = () => {
-    if (resetByPeer(source)) finish(errors.gone());
-    else if (decoder.partial) finish(errors.truncated(decoder.describeMissing()));
-    else finish(undefined);
-  };
-  const onGone = () => finish(errors.gone());
-  source.on("data", onData);
-  source.on("end", onEnd);
-  source.on("error", onGone);
-  source.on("close", onGone);
+export function readSingleEnvelopeBody(source: Readable, maxBytes: number, errors: BodyErrors): Promise<Envelope[]> {
+  return new Promise((resolve, reject) => {
+    const decoder = new EnvelopeDecoder(maxBytes);
+    const out: Envelope[] = [];
+    const cleanup = () => {
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onGone);
+      source.off("close", onGone);
+    };
+    const stop = (e: ConnectError | undefined) => {
+      cleanup();
+      // Drain the rest unread, so an HTTP/1.1 connection stays usable.
+      source.resume();
+      if (e) reject(e);
+      else resolve(out);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, out);
+      } catch (e) {
+        stop(ConnectError.from(e, Code.InvalidArgument));
+        return;
+      }
+      if (out.length >= 2) stop(undefined);
+    };
+    const onEnd = () => {
+      cleanup();
+      if (resetByPeer(source)) reject(errors.gone());
+      else if (decoder.partial) reject(errors.truncated(decoder.describeMissing()));
+      else resolve(out);
+    };
+    const onGone = () => {
+      cleanup();
+      reject(errors.gone());
+    };
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onGone);
+    source.on("close", onGone);
+  });
 }
 
 /** How many decoded envelopes may wait for the consumer before reading pauses. */

@@ -114,15 +114,11 @@ function readUnaryRequest(
   }
   checkProtocolVersion(call.header("connect-protocol-version"), options.requireConnectProtocolHeader);
   const compression = options.compression.forRequest(call.header("content-encoding"));
-  readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors, (error, body) =>
-    settle(
-      () => {
-        if (error) throw error;
-        return call.decodeRequest(body as Buffer, compression);
-      },
-      next,
-      fail,
-    ),
+  // A promise, not a callback, so that the handler runs in the caller's AsyncLocalStorage context (see
+  // RequestDecoder.one in envelope-call.ts).
+  readBody(call.source, options.readMaxBytes, call.header("content-length"), requestBodyErrors).then(
+    (body) => settle(() => call.decodeRequest(body, compression), next, fail),
+    fail,
   );
 }
 

@@ -8,13 +8,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import t, { type Test } from "tap";
-import {
-  type BodyCallback,
-  type BodyErrors,
-  EnvelopeReader,
-  readBody,
-  readSingleEnvelopeBody,
-} from "../../lib/protocol/body-reader.js";
+import { type BodyErrors, EnvelopeReader, readBody, readSingleEnvelopeBody } from "../../lib/protocol/body-reader.js";
 import { Code } from "../../lib/protocol/code.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../../lib/protocol/envelope.js";
 import { ConnectError } from "../../lib/protocol/error.js";
@@ -23,25 +17,6 @@ const errors: BodyErrors = {
   gone: () => new ConnectError("test: peer gone", Code.Canceled),
   truncated: (missing) => new ConnectError(`test: truncated: ${missing}`, Code.InvalidArgument),
 };
-
-/**
- * The readers call `done` once, with an error or the body; these make a promise of that, and fail the
- * test if `done` is called twice.
- */
-function promised<T>(read: (done: BodyCallback<T>) => void): Promise<T> {
-  let calls = 0;
-  return new Promise((resolve, reject) =>
-    read((error, body) => {
-      if (++calls > 1) throw new Error(`done called ${calls} times`);
-      if (error) reject(error);
-      else resolve(body as T);
-    }),
-  );
-}
-const readWhole = (source: Readable, maxBytes: number, contentLength: string | undefined, errors: BodyErrors) =>
-  promised<Buffer>((done) => readBody(source, maxBytes, contentLength, errors, done));
-const readSingle = (source: Readable, maxBytes: number, errors: BodyErrors) =>
-  promised<Envelope[]>((done) => readSingleEnvelopeBody(source, maxBytes, errors, done));
 
 function bytes(n: number, seed = 0): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -127,19 +102,19 @@ async function h2Stream(
 
 t.test("readBody: the body is every chunk, in order", async (t) => {
   const parts = [bytes(3, 1), bytes(1, 2), bytes(7, 3)];
-  const body = await readWhole(source(parts), 100, undefined, errors);
+  const body = await readBody(source(parts), 100, undefined, errors);
   t.equal(body.toString("hex"), Buffer.concat(parts).toString("hex"));
-  t.equal((await readWhole(source([bytes(5)]), 100, undefined, errors)).toString("hex"), bytes(5).toString("hex"));
+  t.equal((await readBody(source([bytes(5)]), 100, undefined, errors)).toString("hex"), bytes(5).toString("hex"));
 });
 
 t.test("readBody: an empty body is zero bytes", async (t) => {
-  const body = await readWhole(source([]), 100, "0", errors);
+  const body = await readBody(source([]), 100, "0", errors);
   t.equal(body.byteLength, 0);
 });
 
 t.test("readMaxBytes: a body of exactly the limit is read; one byte more is resource_exhausted", async (t) => {
-  t.equal((await readWhole(source([bytes(60), bytes(40)]), 100, undefined, errors)).byteLength, 100);
-  const err = await readWhole(source([bytes(60), bytes(41)]), 100, undefined, errors).catch((e) => e);
+  t.equal((await readBody(source([bytes(60), bytes(40)]), 100, undefined, errors)).byteLength, 100);
+  const err = await readBody(source([bytes(60), bytes(41)]), 100, undefined, errors).catch((e) => e);
   t.ok(err instanceof ConnectError);
   t.equal(err.code, Code.ResourceExhausted);
   t.equal(err.rawMessage, "message size 101 is larger than configured readMaxBytes 100");
@@ -147,23 +122,23 @@ t.test("readMaxBytes: a body of exactly the limit is read; one byte more is reso
 
 t.test("readMaxBytes: a declared content-length above the limit is refused before a byte is read", async (t) => {
   const src = source([bytes(10)], false);
-  const err = await readWhole(src, 100, "101", errors).catch((e) => e);
+  const err = await readBody(src, 100, "101", errors).catch((e) => e);
   t.equal(err.code, Code.ResourceExhausted);
   t.equal(err.rawMessage, "message size 101 is larger than configured readMaxBytes 100", "names the declared size");
   t.equal(src.listenerCount("data"), 0, "the body was never listened to");
   t.equal(src.readableFlowing, null, "nor read");
-  t.equal((await readWhole(source([bytes(100)]), 100, "100", errors)).byteLength, 100, "declared = limit is fine");
+  t.equal((await readBody(source([bytes(100)]), 100, "100", errors)).byteLength, 100, "declared = limit is fine");
 });
 
 t.test("readMaxBytes: a small declared content-length does not excuse a larger actual body", async (t) => {
-  const err = await readWhole(source([bytes(10), bytes(10), bytes(10)]), 20, "10", errors).catch((e) => e);
+  const err = await readBody(source([bytes(10), bytes(10), bytes(10)]), 20, "10", errors).catch((e) => e);
   t.equal(err.code, Code.ResourceExhausted);
   t.equal(err.rawMessage, "message size 30 is larger than configured readMaxBytes 20", "the bytes that came count");
 });
 
 t.test("readMaxBytes: a content-length that is not a number is not used for the early refusal", async (t) => {
-  t.equal((await readWhole(source([bytes(5)]), 10, "abc", errors)).byteLength, 5);
-  const err = await readWhole(source([bytes(11)]), 10, "abc", errors).catch((e) => e);
+  t.equal((await readBody(source([bytes(5)]), 10, "abc", errors)).byteLength, 5);
+  const err = await readBody(source([bytes(11)]), 10, "abc", errors).catch((e) => e);
   t.equal(err.code, Code.ResourceExhausted, "the limit still holds on what arrives");
 });
 
@@ -171,7 +146,7 @@ t.test(
   "readMaxBytes: once a body is refused, the rest is drained unread (HTTP/1.1 keeps the connection)",
   async (t) => {
     const src = source([bytes(50), bytes(60)], false);
-    const err = await readWhole(src, 100, undefined, errors).catch((e) => e);
+    const err = await readBody(src, 100, undefined, errors).catch((e) => e);
     t.equal(err.code, Code.ResourceExhausted);
     src.push(bytes(1000));
     src.push(null);
@@ -182,24 +157,24 @@ t.test(
 
 t.test("readBody: a body destroyed mid-way is gone, with or without an error", async (t) => {
   const a = source([bytes(5)], false);
-  const pa = readWhole(a, 100, undefined, errors);
+  const pa = readBody(a, 100, undefined, errors);
   setImmediate(() => a.destroy());
   t.equal((await pa.catch((e) => e)).rawMessage, "test: peer gone");
   const b = source([bytes(5)], false);
-  const pb = readWhole(b, 100, undefined, errors);
+  const pb = readBody(b, 100, undefined, errors);
   setImmediate(() => b.destroy(new Error("ECONNRESET")));
   t.equal((await pb.catch((e) => e)).rawMessage, "test: peer gone");
 });
 
 t.test("readBody: the listeners are removed once the body is read", async (t) => {
   const src = source([bytes(3)]);
-  await readWhole(src, 100, undefined, errors);
+  await readBody(src, 100, undefined, errors);
   for (const ev of ["data", "end", "error", "close"]) t.equal(src.listenerCount(ev), 0, ev);
 });
 
 t.test("HTTP/2: a body cut off by a dropped connection (end with rstCode set) is gone", async (t) => {
   const { server, client, session } = await h2Stream(t);
-  const p = readWhole(server, 1000, undefined, errors);
+  const p = readBody(server, 1000, undefined, errors);
   client.write(bytes(10));
   await once(server, "data");
   session.destroy();
@@ -208,7 +183,7 @@ t.test("HTTP/2: a body cut off by a dropped connection (end with rstCode set) is
 
 t.test("HTTP/2: a body shorter than its content-length is gone (RFC 9113 8.1.1: malformed)", async (t) => {
   const { server, client } = await h2Stream(t, { "content-length": "20" });
-  const p = readWhole(server, 1000, "20", errors);
+  const p = readBody(server, 1000, "20", errors);
   client.end(bytes(10));
   t.equal((await p.catch((e) => e)).rawMessage, "test: peer gone");
 });
@@ -223,7 +198,7 @@ const abortError = await sleep(1, undefined, { signal: AbortSignal.abort() }).ca
 t.test("HTTP/2: a body the peer reset (RST_STREAM CANCEL) mid-way is gone, not complete", async (t) => {
   for (const contentLength of ["20", undefined]) {
     const { server, client } = await h2Stream(t, contentLength ? { "content-length": contentLength } : {});
-    const p = readWhole(server, 1000, contentLength, errors);
+    const p = readBody(server, 1000, contentLength, errors);
     client.write(bytes(10));
     await once(server, "data");
     client.destroy(abortError);
@@ -242,25 +217,25 @@ const one = encodeEnvelope(FLAG_COMPRESSED, bytes(12, 7));
 t.test("envelope framing: one message split anywhere, inside the 5-byte prefix too, reads the same", async (t) => {
   const expected = [{ flags: FLAG_COMPRESSED, data: bytes(12, 7).toString("hex") }];
   for (let i = 1; i < one.byteLength; i++) {
-    t.same(plain(await readSingle(source(splitAt(one, [i])), 100, errors)), expected, `split at ${i}`);
+    t.same(plain(await readSingleEnvelopeBody(source(splitAt(one, [i])), 100, errors)), expected, `split at ${i}`);
   }
   const singleBytes = splitAt(
     one,
     Array.from({ length: one.byteLength - 1 }, (_, i) => i + 1),
   );
-  t.same(plain(await readSingle(source(singleBytes), 100, errors)), expected, "one byte per chunk");
+  t.same(plain(await readSingleEnvelopeBody(source(singleBytes), 100, errors)), expected, "one byte per chunk");
 });
 
 t.test("readSingleEnvelopeBody: an empty body has no envelopes; an empty message is one", async (t) => {
-  t.same(await readSingle(source([]), 100, errors), []);
-  t.same(plain(await readSingle(source([encodeEnvelope(0, new Uint8Array(0))]), 100, errors)), [
+  t.same(await readSingleEnvelopeBody(source([]), 100, errors), []);
+  t.same(plain(await readSingleEnvelopeBody(source([encodeEnvelope(0, new Uint8Array(0))]), 100, errors)), [
     { flags: 0, data: "" },
   ]);
 });
 
 t.test("readSingleEnvelopeBody: it stops at the second envelope and drains the rest unread", async (t) => {
   const src = source([encodeEnvelope(0, bytes(2)), encodeEnvelope(0, bytes(3)), encodeEnvelope(0, bytes(4))], false);
-  const envs = await readSingle(src, 100, errors);
+  const envs = await readSingleEnvelopeBody(src, 100, errors);
   t.same(
     envs.map((e) => e.data.byteLength),
     [2, 3],
@@ -276,7 +251,7 @@ t.test(
   async (t) => {
     const header = encodeEnvelope(0, bytes(101)).subarray(0, 5);
     const src = source([header], false);
-    const err = await readSingle(src, 100, errors).catch((e) => e);
+    const err = await readSingleEnvelopeBody(src, 100, errors).catch((e) => e);
     t.equal(err.code, Code.ResourceExhausted);
     t.equal(err.rawMessage, "message size 101 is larger than configured readMaxBytes 100");
     src.push(bytes(101));
@@ -286,27 +261,27 @@ t.test(
 );
 
 t.test("readMaxBytes: the limit is on the message, after framing: the 5-byte prefix does not count", async (t) => {
-  const envs = await readSingle(source([encodeEnvelope(0, bytes(100))]), 100, errors);
+  const envs = await readSingleEnvelopeBody(source([encodeEnvelope(0, bytes(100))]), 100, errors);
   t.equal(envs[0].data.byteLength, 100);
 });
 
 t.test("readSingleEnvelopeBody: a body that ends inside an envelope is truncated, saying where", async (t) => {
-  const inPrefix = await readSingle(source([one.subarray(0, 3)]), 100, errors).catch((e) => e);
+  const inPrefix = await readSingleEnvelopeBody(source([one.subarray(0, 3)]), 100, errors).catch((e) => e);
   t.equal(inPrefix.rawMessage, "test: truncated: incomplete envelope header: 3 of 5 bytes");
-  const inMessage = await readSingle(source([one.subarray(0, 9)]), 100, errors).catch((e) => e);
+  const inMessage = await readSingleEnvelopeBody(source([one.subarray(0, 9)]), 100, errors).catch((e) => e);
   t.equal(inMessage.rawMessage, "test: truncated: incomplete envelope: 4 of 12 message bytes");
 });
 
 t.test("readSingleEnvelopeBody: a body destroyed mid-way is gone", async (t) => {
   const src = source([one.subarray(0, 7)], false);
-  const p = readSingle(src, 100, errors);
+  const p = readSingleEnvelopeBody(src, 100, errors);
   setImmediate(() => src.destroy());
   t.equal((await p.catch((e) => e)).rawMessage, "test: peer gone");
 });
 
 t.test("HTTP/2: an envelope cut off by a dropped connection is gone, not truncated", async (t) => {
   const { server, client, session } = await h2Stream(t);
-  const p = readSingle(server, 1000, errors);
+  const p = readSingleEnvelopeBody(server, 1000, errors);
   client.write(one.subarray(0, 7));
   await once(server, "data");
   session.destroy();
