@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildEntries, type Entry } from "./build.js";
 import { runPinned } from "./proc.js";
-import { SCENARIOS, unaryRequest } from "./scenarios.js";
+import { SCENARIOS, type Scenario, unaryRequest } from "./scenarios.js";
 import { startServer } from "./servers/launch.js";
 
 const { values } = parseArgs({
@@ -27,11 +27,7 @@ const serverNames = (values.servers ?? "limit,fastify-floor,ours").split(",") as
 const counter = path.join(path.dirname(fileURLToPath(import.meta.url)), "load", "count-async.mjs");
 
 /** Sends n requests of the scenario with h2load (over HTTP/1.1 for an h1 scenario); returns how many succeeded. */
-async function load(port: number, id: string, n: number, workDir: string): Promise<number> {
-  const scenario = SCENARIOS.find((s) => s.id === id);
-  if (!scenario || scenario.load.tool === "stream" || scenario.load.tool === "bidi") {
-    throw new Error(`not a unary scenario: ${id}`);
-  }
+async function load(port: number, scenario: Scenario, n: number, workDir: string): Promise<number> {
   const request = unaryRequest(scenario);
   const body = path.join(workDir, "body.bin");
   await writeFile(body, request.body);
@@ -67,15 +63,18 @@ async function countsAfterSignal(pid: number): Promise<Record<string, number>> {
 
 try {
   for (const id of ids) {
+    const scenario = SCENARIOS.find((s) => s.id === id);
+    if (!scenario || scenario.load.tool === "stream" || scenario.load.tool === "bidi") {
+      throw new Error(`not a unary scenario: ${id}`);
+    }
     const rows: Record<string, Record<string, number>> = {};
     for (const name of serverNames) {
       const server = await startServer(entries[name]);
       try {
-        const h1 = SCENARIOS.find((s) => s.id === id)?.http === "h1";
-        const port = (h1 ? server.ports.h1 : server.ports.h2) as number;
-        await load(port, id, 2000, workDir); // warm-up: connections, JIT, pools
+        const port = (scenario.http === "h1" ? server.ports.h1 : server.ports.h2) as number;
+        await load(port, scenario, 2000, workDir); // warm-up: connections, JIT, pools
         await countsAfterSignal(server.pid);
-        const done = await load(port, id, requests, workDir);
+        const done = await load(port, scenario, requests, workDir);
         if (done < requests) throw new Error(`${name} ${id}: ${requests - done} of ${requests} requests failed`);
         const counts = await countsAfterSignal(server.pid);
         rows[name] = Object.fromEntries(Object.entries(counts).map(([type, c]) => [type, c / done]));

@@ -238,19 +238,16 @@ class RequestDecoder {
     // promise made here carries the caller's AsyncLocalStorage context (a request context, @fastify/otel's
     // span) to the handler. AsyncResource.bind would too, but measured slower than the promise.
     readSingleEnvelopeBody(call.source, call.options.readMaxBytes, requestBodyErrors).then(
-      (envelopes) =>
-        settle(
-          () => {
-            if (envelopes.length !== 1) {
-              throw requestCountError(call.entry.method, envelopes.length === 0 ? "none" : "more");
-            }
-            return this.decode(envelopes[0]);
-          },
-          next,
-          fail,
-        ),
+      (envelopes) => settle(() => this.decodeOnly(envelopes), next, fail),
       fail,
     );
+  }
+
+  /** The message of a unary body's one envelope; none or two is unimplemented. */
+  private decodeOnly(envelopes: Envelope[]): unknown {
+    if (envelopes.length !== 1)
+      throw requestCountError(this.call.entry.method, envelopes.length === 0 ? "none" : "more");
+    return this.decode(envelopes[0]);
   }
 
   /** Every request, as the handler's async iterable. */

@@ -4,7 +4,8 @@
 // each, and on Node 20 a call into every async hook (an AsyncLocalStorage
 // context manager, OpenTelemetry's say, is one): `bench/async-resources.ts`
 // counts them. `settle` continues after a value that may be a promise without
-// making one when it is not. The request body is still read with one promise (see RequestDecoder.one).
+// making one when it is not. The request body is still read with one promise
+// (see RequestDecoder.one).
 
 /** A value, or a promise of it. */
 export type MaybePromise<T> = T | PromiseLike<T>;
