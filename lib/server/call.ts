@@ -7,7 +7,7 @@ import { checkMessageSize } from "../protocol/envelope.js";
 import { asConnectError, ConnectError } from "../protocol/error.js";
 import { type CallLogPolicy, logCallCompleted } from "./call-log.js";
 import type { CallContext } from "./context.js";
-import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./interceptor.js";
+import { InterceptedRequest, type StreamResponse, type UnaryResponse } from "./interceptor.js";
 import { settle } from "./maybe-promise.js";
 import type { ResponseAdapter } from "./response.js";
 import { type MethodEntry, takeOne } from "./router.js";
@@ -23,32 +23,6 @@ export interface ServerOptions {
   maxTimeoutMs: number | undefined;
   /** Whether a call writes its "rpc completed" line (see callLogPolicy). */
   logCall: CallLogPolicy;
-}
-
-/**
- * What interceptors see of the request, whatever the call kind. `header` and
- * `signal` are made when first read: each costs an allocation per call (a
- * Headers copy of the request's, an AbortController), which an interceptor
- * that never reads them should not pay. They are own enumerable getters, so
- * `{ ...req, message }` in an interceptor still copies them.
- */
-function interceptorRequest(call: ServerCall, stream: boolean, message: unknown) {
-  const ctx = call.ctx;
-  return {
-    service: call.entry.method.parent,
-    method: call.entry.method,
-    requestMethod: ctx.requestMethod,
-    url: call.request.url,
-    get header() {
-      return ctx.requestHeader;
-    },
-    get signal() {
-      return ctx.signal;
-    },
-    context: ctx,
-    stream,
-    message,
-  };
 }
 
 /** What a unary call answers with: its message, and the headers and trailers an interceptor gave instead of the context's. */
@@ -150,7 +124,7 @@ export class ServerCall {
       return;
     }
     settle(
-      () => intercepted(interceptorRequest(this, false, message) as UnaryRequest) as Promise<UnaryResponse>,
+      () => intercepted(InterceptedRequest.unary(ctx, message)) as Promise<UnaryResponse>,
       (res) => respond(res === ctx.handlerResponse ? { message: res.message } : res),
       fail,
     );
@@ -162,7 +136,7 @@ export class ServerCall {
   ): Promise<{ message: AsyncIterable<unknown>; header?: Headers; trailer?: Headers }> {
     const { entry, ctx } = this;
     if (!entry.intercepted) return { message: entry.stream(messages, ctx) };
-    const res = (await entry.intercepted(interceptorRequest(this, true, messages) as StreamRequest)) as StreamResponse;
+    const res = (await entry.intercepted(InterceptedRequest.stream(ctx, messages))) as StreamResponse;
     return res === ctx.handlerResponse ? { message: res.message } : res;
   }
 

@@ -361,6 +361,38 @@ t.test("interceptors can read request headers and set response headers", async (
   t.equal(stream.headers["x-tenant-seen"], "globex");
 });
 
+t.test(
+  "a spread copy of the request keeps its header and signal for the next interceptor, or replaces them",
+  async (t) => {
+    // The request's header and signal are accessors of its class (made only when read), which a spread does
+    // not copy: `next` must still hand the next interceptor a request that has them.
+    const seen: string[] = [];
+    const copy: Interceptor = (next) => (req) =>
+      next(req.stream ? { ...req, message: req.message } : { ...req, message: req.message });
+    const replaceOnStreams: Interceptor = (next) => (req) =>
+      next(req.stream ? { ...req, header: new Headers({ "x-tenant": "replaced" }) } : { ...req });
+    const read: Interceptor = (next) => (req) => {
+      seen.push(`${req.method.name}:${req.header.get("x-tenant")}:${req.signal.aborted}:${req.url}`);
+      return next(req);
+    };
+    const s = await startServer({ plugin: { interceptors: [copy, replaceOnStreams, read] } });
+    t.teardown(s.close);
+    const unary = await h1(s.port, {
+      path: `${SERVICE}/Unary`,
+      headers: { ...PROTO, "x-tenant": "acme" },
+      body: echoBytes({ text: "u" }),
+    });
+    t.equal(fromBinary(EchoResponseSchema, unary.body).text, "u", "the copied message reached the handler");
+    const stream = await h1(s.port, {
+      path: `${SERVICE}/ServerStream`,
+      headers: { ...STREAM_PROTO, "x-tenant": "globex" },
+      body: envelope(0, echoBytes({ count: 1 })),
+    });
+    t.equal(endStreamOf(stream.body).messages.length, 1);
+    t.same(seen, [`Unary:acme:false:${SERVICE}/Unary`, `ServerStream:replaced:false:${SERVICE}/ServerStream`]);
+  },
+);
+
 t.test("interceptors can replace the response headers, or copy the response and keep them", async (t) => {
   // The innermost response's headers are getters on the context's (made only when read): a spread copy
   // must carry what they hold, and a response with headers of its own must send those.
