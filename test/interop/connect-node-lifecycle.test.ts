@@ -364,3 +364,40 @@ for (const http2 of [false, true]) {
     });
   });
 }
+
+// serveStream closes the handler's generator when the call ends early, so that its finally blocks release
+// what it holds, even when it never looks at its signal.
+t.test("a server-streaming handler's finally blocks run when the client aborts mid-stream", async (t) => {
+  let released!: () => void;
+  const finallyRan = new Promise<void>((resolve) => {
+    released = resolve;
+  });
+  const impl: ServiceImpl<typeof TestService> = {
+    ...testServiceImpl,
+    async *serverStream() {
+      try {
+        for (let i = 0; ; i++) {
+          await new Promise((r) => setTimeout(r, 5));
+          yield { text: "s", index: i };
+        }
+      } finally {
+        released();
+      }
+    },
+  };
+  const server = await startServer({
+    http2: true,
+    plugin: { routes: (router) => void router.service(TestService, impl) },
+  });
+  t.teardown(server.close);
+  const client = createClient(TestService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "2" }));
+  const ac = new AbortController();
+  const err = await rejection(
+    (async () => {
+      for await (const m of client.serverStream({ text: "s" }, { signal: ac.signal })) if (m.index === 1) ac.abort();
+    })(),
+  );
+  t.equal(err.code, Code.Canceled);
+  const timeout = new Promise<string>((r) => setTimeout(() => r("timed out"), ABORT_WAIT_MS));
+  t.equal(await Promise.race([finallyRan.then(() => "ran"), timeout]), "ran", "the generator's finally ran");
+});
