@@ -394,8 +394,8 @@ t.test(
 );
 
 t.test("interceptors can replace the response headers, or copy the response and keep them", async (t) => {
-  // The innermost response's headers are getters on the context's (made only when read): a spread copy
-  // must carry what they hold, and a response with headers of its own must send those.
+  // The innermost response's headers are the context's own Headers: a spread copy must carry what they
+  // hold, and a response with headers of its own must send those.
   const setByInner: Interceptor = (next) => async (req) => {
     const res = await next(req);
     res.header.set("x-inner", "1");
