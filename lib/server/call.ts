@@ -7,6 +7,7 @@ import { checkMessageSize } from "../protocol/envelope.js";
 import { asConnectError, ConnectError } from "../protocol/error.js";
 import { type CallLogPolicy, logCallCompleted } from "./call-log.js";
 import type { CallContext } from "./context.js";
+import type { InFlightCalls, InFlightLinks } from "./in-flight.js";
 import { InterceptedRequest, type StreamResponse, type UnaryResponse } from "./interceptor.js";
 import { settle } from "./maybe-promise.js";
 import type { ResponseAdapter } from "./response.js";
@@ -48,8 +49,10 @@ export interface MethodCodec {
  * One RPC in flight: what every protocol needs to serve it, and the single
  * place where a call ends (timer cleared, bookkeeping, one log line).
  */
-export class ServerCall {
+export class ServerCall implements InFlightLinks {
   finished = false;
+  prevInFlight: InFlightLinks | undefined = undefined;
+  nextInFlight: InFlightLinks | undefined = undefined;
   /**
    * Set when the call failed before its handler could run (an app's hook
    * threw): the protocol answers with it at once, as it would a handler's.
@@ -66,7 +69,7 @@ export class ServerCall {
     readonly request: FastifyRequest,
     readonly options: ServerOptions,
     readonly codec: MethodCodec,
-    private readonly inFlight: Set<ServerCall>,
+    private readonly inFlight: InFlightCalls<ServerCall>,
   ) {
     inFlight.add(this);
     this.startedAt = options.logCall(request) ? performance.now() : 0;

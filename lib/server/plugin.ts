@@ -16,6 +16,7 @@ import { MAX_TIMER_MS } from "../protocol/timeout.js";
 import { addStandardServices, type StandardServicesOptions } from "../services/register.js";
 import type { ServerCall, ServerOptions } from "./call.js";
 import { callLogPolicy } from "./call-log.js";
+import { InFlightCalls } from "./in-flight.js";
 import type { Interceptor } from "./interceptor.js";
 import { MethodRoute } from "./route.js";
 import { ConnectRouter } from "./router.js";
@@ -125,7 +126,7 @@ const connectRpcPlugin: FastifyPluginAsync<FastifyConnectRpcOptions> = async (fa
   fastify.addContentTypeParser("*", (_req, _payload, done) => done(null));
   disableNagleOnTls(fastify.server);
 
-  const inFlight = new Set<ServerCall>();
+  const inFlight = new InFlightCalls<ServerCall>();
   const drain: DrainState = { draining: false };
   for (const entry of router.entries) {
     const route = new MethodRoute(entry, options, inFlight, drain);

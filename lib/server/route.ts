@@ -13,6 +13,7 @@ import { CallContext } from "./context.js";
 import { serveGrpc } from "./grpc.js";
 import { serveGrpcWeb } from "./grpc-web.js";
 import { hookErrorToConnectError } from "./hook-errors.js";
+import type { InFlightCalls } from "./in-flight.js";
 import { requestBodySource } from "./request-body.js";
 import { createResponseAdapter, type ResponseAdapter } from "./response.js";
 import type { MethodEntry } from "./router.js";
@@ -96,7 +97,7 @@ export class MethodRoute {
   constructor(
     private readonly entry: MethodEntry,
     private readonly options: ServerOptions,
-    private readonly inFlight: Set<ServerCall>,
+    private readonly inFlight: InFlightCalls<ServerCall>,
     private readonly drain: DrainState,
   ) {
     this.idempotent = entry.method.idempotency === 1; // NO_SIDE_EFFECTS

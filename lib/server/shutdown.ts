@@ -4,6 +4,7 @@ import { Code } from "../protocol/code.js";
 import { ConnectError } from "../protocol/error.js";
 import type { ServerCall } from "./call.js";
 import { ServerConnections } from "./connections.js";
+import type { InFlightCalls } from "./in-flight.js";
 
 /** What the routes need to know of a drain in progress. */
 export interface DrainState {
@@ -28,7 +29,7 @@ export interface DrainState {
  */
 export function addGracefulShutdown(
   fastify: FastifyInstance,
-  inFlight: Set<ServerCall>,
+  inFlight: InFlightCalls<ServerCall>,
   state: DrainState,
   { graceMs, idleMs, onDrain }: { graceMs: number; idleMs: number; onDrain?: () => void },
 ): void {
@@ -42,7 +43,7 @@ export function addGracefulShutdown(
     await waitUntil(() => connections.size === 0, Date.now() + idleMs);
     // A pooled connection may have brought one more call meanwhile: it gets the grace too.
     await waitUntil(() => inFlight.size === 0, Date.now() + graceMs);
-    for (const call of [...inFlight]) {
+    for (const call of inFlight.snapshot()) {
       call.ctx.abort(new ConnectError("the server is shutting down", Code.Unavailable));
     }
     connections.detach();
