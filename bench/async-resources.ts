@@ -8,14 +8,14 @@
 // Options: --requests N (default 20000), --only id,id (unary scenarios; default
 // grpc-c1,connect-proto-h1,grpc-web-h1), --servers name,name (default
 // limit,fastify-floor,ours).
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildEntries, type Entry } from "./build.js";
-import { runPinned } from "./proc.js";
-import { SCENARIOS, type Scenario, unaryRequest } from "./scenarios.js";
+import { sendRequests } from "./load/send-requests.js";
+import { SCENARIOS } from "./scenarios.js";
 import { startServer } from "./servers/launch.js";
 
 const { values } = parseArgs({
@@ -25,22 +25,6 @@ const requests = Number(values.requests ?? 20_000);
 const ids = (values.only ?? "grpc-c1,connect-proto-h1,grpc-web-h1").split(",");
 const serverNames = (values.servers ?? "limit,fastify-floor,ours").split(",") as Entry[];
 const counter = path.join(path.dirname(fileURLToPath(import.meta.url)), "load", "count-async.mjs");
-
-/** Sends n requests of the scenario with h2load (over HTTP/1.1 for an h1 scenario); returns how many succeeded. */
-async function load(port: number, scenario: Scenario, n: number, workDir: string): Promise<number> {
-  const request = unaryRequest(scenario);
-  const body = path.join(workDir, "body.bin");
-  await writeFile(body, request.body);
-  const { stdout } = await runPinned("h2load", [
-    ...(scenario.http === "h1" ? ["--h1", "--clients=10"] : ["--clients=1", "--max-concurrent-streams=50"]),
-    "--threads=1",
-    `--requests=${n}`,
-    `--data=${body}`,
-    ...Object.entries(request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-    `http://127.0.0.1:${port}${request.path}`,
-  ]);
-  return Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
-}
 
 const entries = await buildEntries();
 const workDir = await mkdtemp(path.join(os.tmpdir(), "fcr-async-"));
@@ -72,9 +56,9 @@ try {
       const server = await startServer(entries[name]);
       try {
         const port = (scenario.http === "h1" ? server.ports.h1 : server.ports.h2) as number;
-        await load(port, scenario, 2000, workDir); // warm-up: connections, JIT, pools
+        await sendRequests(port, scenario, 2000, workDir); // warm-up: connections, JIT, pools
         await countsAfterSignal(server.pid);
-        const done = await load(port, scenario, requests, workDir);
+        const done = await sendRequests(port, scenario, requests, workDir);
         if (done < requests) throw new Error(`${name} ${id}: ${requests - done} of ${requests} requests failed`);
         const counts = await countsAfterSignal(server.pid);
         rows[name] = Object.fromEntries(Object.entries(counts).map(([type, c]) => [type, c / done]));

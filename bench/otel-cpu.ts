@@ -9,15 +9,15 @@
 // Options: --requests N (default 40000), --rounds N (default 3), --only id,id
 // (grpc-c1, connect-proto-h2).
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { buildEntries, type Entry } from "./build.js";
 import { CLOCK_TICKS } from "./cpu.js";
-import { runPinned } from "./proc.js";
+import { sendRequests } from "./load/send-requests.js";
 import { median } from "./report.js";
-import { SCENARIOS, unaryRequest } from "./scenarios.js";
+import { SCENARIOS, type Scenario } from "./scenarios.js";
 import { startServer } from "./servers/launch.js";
 
 const { values } = parseArgs({
@@ -40,22 +40,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-async function h2load(port: number, scenario: (typeof SCENARIOS)[number], n: number, workDir: string) {
-  const request = unaryRequest(scenario);
-  const body = path.join(workDir, "body.bin");
-  await writeFile(body, request.body);
-  const headers = Object.entries(request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-  const { stdout } = await runPinned("h2load", [
-    "--clients=1",
-    "--max-concurrent-streams=50",
-    "--threads=1",
-    `--requests=${n}`,
-    `--data=${body}`,
-    ...headers,
-    `http://127.0.0.1:${port}${request.path}`,
-  ]);
-  const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
-  if (ok < n / 2) throw new Error(`h2load: ${ok} of ${n} requests succeeded\n${stdout}`);
+/** Sends the requests; a few failures are reported and left out of the count, many end the run. */
+async function h2load(port: number, scenario: Scenario, n: number, workDir: string): Promise<number> {
+  const ok = await sendRequests(port, scenario, n, workDir);
+  if (ok < n / 2) throw new Error(`h2load: ${ok} of ${n} requests succeeded`);
   if (ok < n) console.error(`  h2load: ${n - ok} of ${n} requests failed (counted: the ${ok} that succeeded)`);
   return ok;
 }
