@@ -12,17 +12,15 @@
 // --only id,id (unary scenarios; default grpc-c1,connect-proto-h1),
 // --servers name,name (default fastify-floor,ours,ours-passthrough,ours-otel-api,ours-otel-sdk;
 // the first is the reference of the ratio column).
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { buildEntries, type Entry } from "./build.js";
 import { sendRequests } from "./load/send-requests.js";
-import { SERVER_CORE } from "./proc.js";
 import { SCENARIOS } from "./scenarios.js";
-import { type Ports, READY_PREFIX } from "./servers/ready.js";
+import { startServer } from "./servers/launch.js";
 
 const { values } = parseArgs({
   options: {
@@ -40,33 +38,16 @@ const serverNames = (values.servers ?? "fastify-floor,ours,ours-passthrough,ours
 ) as Entry[];
 const run = promisify(execFile);
 
-/** Starts a compiled server under callgrind, instrumentation off; resolves with its ports once it is up. */
-async function startUnderCallgrind(script: string, outDir: string): Promise<{ child: ChildProcess; ports: Ports }> {
-  const child = spawn(
-    "taskset",
-    [
-      ...["-c", SERVER_CORE, "valgrind", "--tool=callgrind", "--instr-atstart=no"],
-      // V8 writes and rewrites machine code at run time.
-      "--smc-check=all-non-file",
-      `--callgrind-out-file=${path.join(outDir, "callgrind.%p")}`,
-      ...[process.execPath, script],
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    if (stderr.length < 10_000) stderr += c.toString();
-  });
-  const ports = await new Promise<Ports>((resolve, reject) => {
-    let stdout = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      stdout += c.toString();
-      const line = stdout.split("\n").find((l) => l.startsWith(READY_PREFIX));
-      if (line) resolve(JSON.parse(line.slice(READY_PREFIX.length)) as Ports);
-    });
-    child.once("exit", () => reject(new Error(`${script} under valgrind exited: ${stderr.slice(0, 2000)}`)));
-  });
-  return { child, ports };
+/** callgrind with instrumentation off until `callgrind_control -i on`, writing its counts to `outDir`. */
+function callgrind(outDir: string): string[] {
+  return [
+    "valgrind",
+    "--tool=callgrind",
+    "--instr-atstart=no",
+    // V8 writes and rewrites machine code at run time.
+    "--smc-check=all-non-file",
+    `--callgrind-out-file=${path.join(outDir, "callgrind.%p")}`,
+  ];
 }
 
 /** The instructions of every thread, summed over the dump files callgrind wrote. */
@@ -91,20 +72,19 @@ try {
     const perCall: Record<string, number> = {};
     for (const name of serverNames) {
       const outDir = await mkdtemp(path.join(workDir, `${name}-`));
-      const { child, ports } = await startUnderCallgrind(entries[name], outDir);
+      const server = await startServer(entries[name], { wrapper: callgrind(outDir), startTimeoutMs: 180_000 });
       try {
-        const port = (scenario.http === "h1" ? ports.h1 : ports.h2) as number;
+        const port = (scenario.http === "h1" ? server.ports.h1 : server.ports.h2) as number;
         // Warm-up: connections, pools, and above all the JIT, whose compiling would otherwise be counted.
         await sendRequests(port, scenario, warmup, workDir);
-        await run("callgrind_control", ["-i", "on", String(child.pid)]);
+        await run("callgrind_control", ["-i", "on", String(server.pid)]);
         const done = await sendRequests(port, scenario, requests, workDir);
         if (done < requests) throw new Error(`${name} ${id}: ${requests - done} of ${requests} requests failed`);
-        await run("callgrind_control", ["-d", String(child.pid)]);
+        await run("callgrind_control", ["-d", String(server.pid)]);
         perCall[name] = (await countedInstructions(outDir)) / done;
         console.error(`${id} ${name}: ${Math.round(perCall[name])} instructions per call`);
       } finally {
-        child.kill("SIGTERM");
-        if (child.exitCode === null) await once(child, "exit");
+        await server.stop();
       }
     }
     const reference = perCall[serverNames[0]];

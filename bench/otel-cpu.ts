@@ -8,13 +8,11 @@
 //
 // Options: --requests N (default 40000), --rounds N (default 3), --only id,id
 // (grpc-c1, connect-proto-h2).
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { buildEntries, type Entry } from "./build.js";
-import { CLOCK_TICKS } from "./cpu.js";
 import { sendRequests } from "./load/send-requests.js";
 import { median } from "./report.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
@@ -33,12 +31,6 @@ const servers: { name: string; entry: Entry }[] = [
   { name: "ours+otel-sdk", entry: "ours-otel-sdk" },
   { name: "ours+otel-api", entry: "ours-otel-api" },
 ];
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
 
 /** Sends the requests; a few failures are reported and left out of the count, many end the run. */
 async function h2load(port: number, scenario: Scenario, n: number, workDir: string): Promise<number> {
@@ -61,9 +53,9 @@ try {
         try {
           const port = running.ports.h2 as number;
           await h2load(port, scenario, Math.ceil(requests / 4), workDir); // warm-up
-          const before = cpuSeconds(running.pid);
+          const before = running.cpuSeconds();
           const done = await h2load(port, scenario, requests, workDir);
-          const us = ((cpuSeconds(running.pid) - before) / done) * 1e6;
+          const us = ((running.cpuSeconds() - before) / done) * 1e6;
           ((perCall[id] ??= {})[server.name] ??= []).push(us);
           console.error(`[round ${round + 1}/${rounds}] ${id} ${server.name}: ${us.toFixed(1)} us CPU per call`);
         } finally {

@@ -20,8 +20,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function startServer(scriptPath: string): Promise<RunningServer> {
-  const child = spawn("taskset", ["-c", SERVER_CORE, process.execPath, scriptPath], {
+export interface StartOptions {
+  /** A command the server runs under (valgrind, say), before `node`. */
+  wrapper?: string[];
+  /** How long start-up may take; a server under valgrind needs far longer. */
+  startTimeoutMs?: number;
+}
+
+export function startServer(scriptPath: string, options: StartOptions = {}): Promise<RunningServer> {
+  const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+  const child = spawn("taskset", ["-c", SERVER_CORE, ...(options.wrapper ?? []), process.execPath, scriptPath], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -38,8 +46,8 @@ export function startServer(scriptPath: string): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${scriptPath} did not start within ${START_TIMEOUT_MS} ms: ${stderr}`));
-    }, START_TIMEOUT_MS);
+      reject(new Error(`${scriptPath} did not start within ${startTimeoutMs} ms: ${stderr}`));
+    }, startTimeoutMs);
     let stdout = "";
     child.stdout.on("data", (c: Buffer) => {
       stdout += c.toString();
