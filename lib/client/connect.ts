@@ -105,7 +105,7 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
       method: get ? "GET" : "POST",
       path: get ? path + getQuery(call, data, compressed) : path,
       headers,
-      signal: call.signal,
+      cancel: call,
       noBody: get,
       replayable: true,
     });

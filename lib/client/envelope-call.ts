@@ -14,6 +14,8 @@ import type {
   ClientUnaryResponse,
 } from "./interceptor.js";
 
+type AnyRequest = ClientStreamRequest | ClientUnaryRequest;
+
 /** How a call ended: its error, if it failed, and the trailers. */
 export interface CallEnd {
   error?: ConnectError;
@@ -81,7 +83,8 @@ export async function sendRequestMessages(
 async function start(
   wire: ClientEnvelopeWire,
   call: ClientCall,
-  req: ClientStreamRequest,
+  req: AnyRequest,
+  messages: AsyncIterable<unknown>,
 ): Promise<{ exchange: HttpExchange; head: ResponseHead }> {
   const headers = call.headers(wire.requestHeaders(call), req.header);
   call.throwIfAborted();
@@ -89,19 +92,19 @@ async function start(
     method: "POST",
     path: call.config.basePath + pathOf(req),
     headers,
-    signal: call.signal,
+    cancel: call,
     noBody: false,
     // One request message the call holds; a client or bidi stream's iterable cannot be read again.
     replayable: req.method.methodKind === "unary" || req.method.methodKind === "server_streaming",
   });
-  void sendRequestMessages(call, exchange, req.message, async (m) => {
+  void sendRequestMessages(call, exchange, messages, async (m) => {
     const { data, compressed } = await call.encodeRequest(m);
     return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
   });
   return { exchange, head: await exchange.head };
 }
 
-function pathOf(req: ClientStreamRequest | ClientUnaryRequest): string {
+function pathOf(req: AnyRequest): string {
   return `/${req.service.typeName}/${req.method.name}`;
 }
 
@@ -128,9 +131,10 @@ interface OpenedResponse {
 async function openResponse(
   wire: ClientEnvelopeWire,
   call: ClientCall,
-  req: ClientStreamRequest,
+  req: AnyRequest,
+  messages: AsyncIterable<unknown>,
 ): Promise<OpenedResponse> {
-  const { exchange, head } = await start(wire, call, req);
+  const { exchange, head } = await start(wire, call, req, messages);
   const { compression, end } = wire.readHead(call, head);
   const reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
   if (!end) return { exchange, head, compression, headEnd: undefined, reader };
@@ -165,14 +169,24 @@ class SingleMessage {
 }
 
 /** Runs a call of any kind over an enveloped protocol; the response messages stream as they arrive. */
-export async function runEnveloped(
+export function runEnveloped(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   req: ClientStreamRequest,
 ): Promise<ClientStreamResponse> {
+  return runMessages(wire, call, req, req.message);
+}
+
+/** A call of any kind: `messages` are its request messages (a unary call's one, or the caller's stream). */
+async function runMessages(
+  wire: ClientEnvelopeWire,
+  call: ClientCall,
+  req: AnyRequest,
+  messages: AsyncIterable<unknown>,
+): Promise<ClientStreamResponse> {
   let res: OpenedResponse;
   try {
-    res = await openResponse(wire, call, req);
+    res = await openResponse(wire, call, req, messages);
   } catch (e) {
     const error = call.failure(e);
     call.finish();
@@ -275,7 +289,7 @@ export async function runEnvelopedUnary(
   call: ClientCall,
   req: ClientUnaryRequest,
 ): Promise<ClientUnaryResponse> {
-  const res = await runEnveloped(wire, call, { ...req, stream: true, message: one(req.message) });
+  const res = await runMessages(wire, call, req, one(req.message));
   let message: unknown;
   for await (const m of res.message) message = m;
   return { stream: false, service: req.service, method: req.method, header: res.header, trailer: res.trailer, message };

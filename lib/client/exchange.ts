@@ -15,14 +15,23 @@ export interface ResponseHead {
   headers: http.IncomingHttpHeaders;
 }
 
+/** How an exchange learns that its call gave up (cancelled, past its deadline, or done early). */
+export interface CallCancellation {
+  readonly cancelled: boolean;
+  /** Runs `fn` once the call gives up; at once if it already has. */
+  onCancel(fn: () => void): void;
+  /** The same as an AbortSignal, for APIs that take one; made on first read. */
+  readonly signal: AbortSignal;
+}
+
 /** What a call asks of the HTTP layer. */
 export interface ExchangeRequest {
   method: "POST" | "GET";
   /** Path and query, e.g. `/pkg.Service/Method`. */
   path: string;
   headers: http.OutgoingHttpHeaders;
-  /** Aborting it cancels the exchange: RST_STREAM(CANCEL) on HTTP/2, a closed socket on HTTP/1.1. */
-  signal: AbortSignal;
+  /** A cancel ends the exchange: RST_STREAM(CANCEL) on HTTP/2, a closed socket on HTTP/1.1. */
+  cancel: CallCancellation;
   /** The request has no body (Connect GET). */
   noBody: boolean;
   /**
@@ -95,29 +104,6 @@ function writeRequest(stream: RequestStream, chunk: Uint8Array): Promise<void> {
 /** Ends a request body unless the stream is already ended or gone. */
 function endRequest(stream: RequestStream): void {
   if (!stream.destroyed && !stream.writableEnded) stream.end();
-}
-
-/**
- * Waits for a session's stream, but no longer than the call: a deadline or a
- * cancel must also end a call still waiting for its connection. A stream that
- * arrives after the abort is reset at once, since it carries the same signal.
- */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -236,7 +222,7 @@ export class Http2Client implements HttpClient {
     headers[":authority"] = this.authority;
     let stream: ClientHttp2Stream;
     try {
-      stream = await abortable(this.sessions.request(headers, request.signal, request.noBody), request.signal);
+      stream = await this.sessions.request(headers, request.cancel);
     } catch (e) {
       throw this.scheme === "http" && isProtocolError(e) ? notH2cError(this.authority, e) : connectionError(e);
     }
@@ -314,8 +300,9 @@ export class Http1Client implements HttpClient {
       method: request.method,
       path: request.path,
       headers: request.headers,
-      signal: request.signal,
     });
+    // Node's `signal` option would cost an AbortSignal per call; destroying the request does the same.
+    request.cancel.onCancel(() => req.destroy());
     const exchange = new Http1Exchange(req);
     if (request.noBody) req.end();
     return exchange;

@@ -44,7 +44,7 @@ class InjectExchange implements HttpExchange {
     private readonly app: Injectable,
     private readonly request: ExchangeRequest,
   ) {
-    const signal = request.signal;
+    const signal = request.cancel.signal;
     this.head = new Promise<void>((resolve, reject) => {
       this.send = resolve;
       signal.addEventListener("abort", () => reject(signal.reason), { once: true });
@@ -55,7 +55,8 @@ class InjectExchange implements HttpExchange {
   }
 
   private async inject(): Promise<ResponseHead> {
-    const { method, path, headers, noBody, signal } = this.request;
+    const { method, path, headers, noBody } = this.request;
+    const signal = this.request.cancel.signal;
     let res: InjectResponse;
     try {
       res = await this.app.inject({
