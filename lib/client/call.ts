@@ -197,9 +197,20 @@ export class ClientCall implements CallCancellation {
     }
   }
 
-  /** Decodes one response message, decompressing it first when it is flagged. */
-  async decodeResponse(data: Uint8Array, compression: Compression | undefined): Promise<MessageShape<DescMessage>> {
-    const bytes = compression ? await this.decompressResponse(data, compression) : data;
+  /**
+   * Decodes one response message, decompressing it first when it is flagged.
+   * Only a compressed message makes a promise: a stream's messages are decoded
+   * one after another, and a promise each costs a turn of the microtask queue.
+   */
+  decodeResponse(
+    data: Uint8Array,
+    compression: Compression | undefined,
+  ): MessageShape<DescMessage> | Promise<MessageShape<DescMessage>> {
+    if (compression) return this.decompressResponse(data, compression).then((bytes) => this.decodeMessage(bytes));
+    return this.decodeMessage(data);
+  }
+
+  private decodeMessage(bytes: Uint8Array): MessageShape<DescMessage> {
     try {
       return this.output.decode(bytes);
     } catch (e) {

@@ -220,11 +220,13 @@ async function* responseMessages(
     let end = res.headEnd;
     if (!end) {
       const body: BodyEnd = { frame: undefined };
-      for (let r = res.first ?? (await res.reader.next()); ; r = await res.reader.next()) {
+      const reader = res.reader;
+      for (let r = res.first ?? reader.poll() ?? (await reader.next()); ; r = reader.poll() ?? (await reader.next())) {
         // Messages already buffered are not handed out once the call is cancelled.
         call.throwIfAborted();
         if (r.done) break;
-        const message = await readEnvelope(wire, call, res.compression, r.value, body);
+        let message = readEnvelope(wire, call, res.compression, r.value, body);
+        if (message instanceof Promise) message = await message;
         if (message === END_FRAME) continue;
         if (one) one.add(message);
         else yield message;
@@ -254,14 +256,17 @@ interface BodyEnd {
   frame: Uint8Array | undefined;
 }
 
-/** One response envelope: a message decoded, or the end frame kept (decompressed) in `body`. */
-async function readEnvelope(
+/**
+ * One response envelope: a message decoded, or the end frame kept
+ * (decompressed) in `body`. A promise only when the envelope is compressed.
+ */
+function readEnvelope(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   compression: Compression | undefined,
   env: Envelope,
   body: BodyEnd,
-): Promise<unknown> {
+): unknown {
   if (body.frame !== undefined) {
     throw new ConnectError("protocol error: data after the end of the stream", Code.Internal);
   }
@@ -270,8 +275,14 @@ async function readEnvelope(
     throw new ConnectError("protocol error: compressed message without a response encoding", Code.Internal);
   }
   if (wire.endFlag !== 0 && (env.flags & wire.endFlag) !== 0) {
-    body.frame = compressed && compression ? await call.decompressResponse(env.data, compression) : env.data;
-    return END_FRAME;
+    if (!compressed || !compression) {
+      body.frame = env.data;
+      return END_FRAME;
+    }
+    return call.decompressResponse(env.data, compression).then((frame) => {
+      body.frame = frame;
+      return END_FRAME;
+    });
   }
   if ((env.flags & ~FLAG_COMPRESSED) !== 0) {
     throw new ConnectError(`protocol error: invalid envelope flags 0x${env.flags.toString(16)}`, Code.Internal);

@@ -222,15 +222,23 @@ export class EnvelopeReader implements AsyncIterator<Envelope> {
     else this.waiter = w;
   }
 
-  next(): Promise<IteratorResult<Envelope>> {
+  /**
+   * The next envelope if one is already decoded, else undefined (then call
+   * `next`): a reader of many small messages skips a promise for each.
+   */
+  poll(): IteratorResult<Envelope> | undefined {
     const queued = this.queue.shift();
-    if (queued) {
-      if (this.paused && this.queue.length < HIGH_WATER / 2) {
-        this.paused = false;
-        this.source.resume();
-      }
-      return Promise.resolve({ value: queued, done: false });
+    if (!queued) return undefined;
+    if (this.paused && this.queue.length < HIGH_WATER / 2) {
+      this.paused = false;
+      this.source.resume();
     }
+    return { value: queued, done: false };
+  }
+
+  next(): Promise<IteratorResult<Envelope>> {
+    const queued = this.poll();
+    if (queued) return Promise.resolve(queued);
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     if (this.paused) {

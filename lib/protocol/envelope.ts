@@ -54,6 +54,13 @@ export function encodeEnvelope(flags: number, data: Uint8Array): Buffer {
  */
 export class EnvelopeDecoder {
   private chunks: Uint8Array[] = [];
+  /**
+   * Bytes of `chunks[0]` already read. An offset rather than a re-sliced
+   * chunk: a stream of small messages would otherwise make two Buffer views
+   * per message for the rest of the chunk alone.
+   */
+  private offset = 0;
+  /** Bytes received and not yet read. */
   private buffered = 0;
   /** The length of the message whose header has been read, or -1. */
   private length = -1;
@@ -69,9 +76,8 @@ export class EnvelopeDecoder {
     for (;;) {
       if (this.length < 0) {
         if (this.buffered < HEADER_SIZE) return;
-        const header = this.take(HEADER_SIZE);
-        this.flags = header[0];
-        this.length = ((header[1] << 24) >>> 0) + (header[2] << 16) + (header[3] << 8) + header[4];
+        this.flags = this.byte();
+        this.length = ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
         checkMessageSize(this.length, this.maxBytes, "readMaxBytes");
       }
       if (this.buffered < this.length) return;
@@ -91,29 +97,45 @@ export class EnvelopeDecoder {
     return `incomplete envelope: ${this.buffered} of ${this.length} message bytes`;
   }
 
+  /** Reads one byte (the caller has checked that it is there). */
+  private byte(): number {
+    const first = this.chunks[0];
+    const b = first[this.offset++];
+    this.buffered--;
+    if (this.offset === first.byteLength) this.dropFirst();
+    return b;
+  }
+
+  private dropFirst(): void {
+    this.chunks.shift();
+    this.offset = 0;
+  }
+
   private take(n: number): Uint8Array {
     // An empty message is valid (a gRPC request with all fields at defaults).
     if (n === 0) return new Uint8Array(0);
     const first = this.chunks[0];
+    const start = this.offset;
     this.buffered -= n;
-    if (first.byteLength >= n) {
+    if (first.byteLength - start >= n) {
       // The usual case: the bytes sit in one chunk, so no copy is made.
-      if (first.byteLength === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+      this.offset += n;
+      if (this.offset === first.byteLength) this.dropFirst();
+      return first.subarray(start, start + n);
     }
     const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0];
+      const available = c.byteLength - this.offset;
       const want = n - filled;
-      if (c.byteLength <= want) {
-        out.set(c, filled);
-        filled += c.byteLength;
-        this.chunks.shift();
+      if (available <= want) {
+        out.set(this.offset === 0 ? c : c.subarray(this.offset), filled);
+        filled += available;
+        this.dropFirst();
       } else {
-        out.set(c.subarray(0, want), filled);
-        this.chunks[0] = c.subarray(want);
+        out.set(c.subarray(this.offset, this.offset + want), filled);
+        this.offset += want;
         filled = n;
       }
     }
