@@ -109,10 +109,7 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
       noBody: get,
       replayable: true,
     });
-    if (!get) {
-      await exchange.write(data);
-      exchange.end();
-    }
+    if (!get) exchange.end(data);
     call.requestEnded = true;
     const head = await exchange.head;
     const body = await readBody(exchange.body, config.readMaxBytes, head.headers["content-length"], {

@@ -56,16 +56,15 @@ function responseBodyErrors(exchange: HttpExchange): BodyErrors {
  * fails the call with it; a failed write does not, since the response side
  * then reports why the server stopped.
  */
-export async function sendRequestMessages(
+async function sendRequestMessages(
   call: ClientCall,
   exchange: HttpExchange,
   messages: AsyncIterable<unknown>,
-  frame: (message: unknown) => Promise<Uint8Array>,
 ): Promise<void> {
   try {
     for await (const m of messages) {
       if (call.aborted || call.responseEnded) return;
-      const bytes = await frame(m);
+      const bytes = await envelopeOf(call, m);
       try {
         await exchange.write(bytes);
       } catch {
@@ -79,12 +78,31 @@ export async function sendRequestMessages(
   }
 }
 
+/** A unary call's one request message, sent as the whole body in the write that ends it. */
+async function sendOneMessage(call: ClientCall, exchange: HttpExchange, message: unknown): Promise<void> {
+  try {
+    const bytes = await envelopeOf(call, message);
+    call.requestEnded = true;
+    exchange.end(bytes);
+  } catch (e) {
+    call.abort(toCallError(e));
+  }
+}
+
+async function envelopeOf(call: ClientCall, message: unknown): Promise<Uint8Array> {
+  const { data, compressed } = await call.encodeRequest(message);
+  return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
+}
+
+/** Sends the request body on an opened exchange: one message, or a stream of them. */
+type RequestSender = (exchange: HttpExchange) => Promise<void>;
+
 /** Opens the exchange and starts sending; resolves with the response head. */
 async function start(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   req: AnyRequest,
-  messages: AsyncIterable<unknown>,
+  send: RequestSender,
 ): Promise<{ exchange: HttpExchange; head: ResponseHead }> {
   const headers = call.headers(wire.requestHeaders(call), req.header);
   call.throwIfAborted();
@@ -97,10 +115,7 @@ async function start(
     // One request message the call holds; a client or bidi stream's iterable cannot be read again.
     replayable: req.method.methodKind === "unary" || req.method.methodKind === "server_streaming",
   });
-  void sendRequestMessages(call, exchange, messages, async (m) => {
-    const { data, compressed } = await call.encodeRequest(m);
-    return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
-  });
+  void send(exchange);
   return { exchange, head: await exchange.head };
 }
 
@@ -132,9 +147,9 @@ async function openResponse(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   req: AnyRequest,
-  messages: AsyncIterable<unknown>,
+  send: RequestSender,
 ): Promise<OpenedResponse> {
-  const { exchange, head } = await start(wire, call, req, messages);
+  const { exchange, head } = await start(wire, call, req, send);
   const { compression, end } = wire.readHead(call, head);
   const reader = new EnvelopeReader(exchange.body, call.config.readMaxBytes, responseBodyErrors(exchange));
   if (!end) return { exchange, head, compression, headEnd: undefined, reader };
@@ -174,19 +189,19 @@ export function runEnveloped(
   call: ClientCall,
   req: ClientStreamRequest,
 ): Promise<ClientStreamResponse> {
-  return runMessages(wire, call, req, req.message);
+  return runCall(wire, call, req, (exchange) => sendRequestMessages(call, exchange, req.message));
 }
 
-/** A call of any kind: `messages` are its request messages (a unary call's one, or the caller's stream). */
-async function runMessages(
+/** A call of any kind, whose request body `send` writes. */
+async function runCall(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   req: AnyRequest,
-  messages: AsyncIterable<unknown>,
+  send: RequestSender,
 ): Promise<ClientStreamResponse> {
   let res: OpenedResponse;
   try {
-    res = await openResponse(wire, call, req, messages);
+    res = await openResponse(wire, call, req, send);
   } catch (e) {
     const error = call.failure(e);
     call.finish();
@@ -290,17 +305,13 @@ function readEnvelope(
   return call.decodeResponse(env.data, compressed ? compression : undefined);
 }
 
-async function* one(message: unknown): AsyncGenerator<unknown> {
-  yield message;
-}
-
 /** A unary call over an enveloped protocol: one message each way (runEnveloped checks the count). */
 export async function runEnvelopedUnary(
   wire: ClientEnvelopeWire,
   call: ClientCall,
   req: ClientUnaryRequest,
 ): Promise<ClientUnaryResponse> {
-  const res = await runMessages(wire, call, req, one(req.message));
+  const res = await runCall(wire, call, req, (exchange) => sendOneMessage(call, exchange, req.message));
   let message: unknown;
   for await (const m of res.message) message = m;
   return { stream: false, service: req.service, method: req.method, header: res.header, trailer: res.trailer, message };

@@ -97,8 +97,9 @@ class InjectExchange implements HttpExchange {
     return Promise.resolve();
   }
 
-  end(): void {
+  end(last?: Uint8Array): void {
     if (this.ended) return;
+    if (last) this.chunks.push(Buffer.from(last.buffer, last.byteOffset, last.byteLength));
     this.ended = true;
     this.send();
   }

@@ -79,9 +79,10 @@ export class ReplayingExchange implements HttpExchange {
     }
   }
 
-  end(): void {
+  end(last?: Uint8Array): void {
+    if (last) this.sent?.push(last);
     this.ended = true;
-    this.current.end();
+    this.current.end(last);
   }
 
   trailers(): http.IncomingHttpHeaders {
