@@ -13,6 +13,12 @@ import type { TransportConfig } from "./transport.js";
 /** Sent with every request, so servers can tell this client apart in their logs. */
 export const USER_AGENT = "fastify-connectrpc/0.1";
 
+/** A request message as it is sent. */
+export interface EncodedMessage {
+  data: Uint8Array;
+  compressed: boolean;
+}
+
 /** Something other than a ConnectError thrown inside a call, kept readable for the caller. */
 export function toCallError(e: unknown, code = Code.Internal): ConnectError {
   const known = asConnectError(e);
@@ -163,15 +169,22 @@ export class ClientCall implements CallCancellation {
     return protocol;
   }
 
-  /** Encodes one request message, compressing it when it is large enough; checks writeMaxBytes. */
-  async encodeRequest(message: unknown): Promise<{ data: Uint8Array; compressed: boolean }> {
-    let data = this.input.encode(message);
-    let compressed = false;
-    const { sendCompression, compressMinBytes, writeMaxBytes } = this.config;
+  /**
+   * Encodes one request message, compressing it when it is large enough;
+   * checks writeMaxBytes. Only compressing makes a promise (as with
+   * `decodeResponse`).
+   */
+  encodeRequest(message: unknown): EncodedMessage | Promise<EncodedMessage> {
+    const data = this.input.encode(message);
+    const { sendCompression, compressMinBytes } = this.config;
     if (sendCompression && data.byteLength >= compressMinBytes) {
-      data = await sendCompression.compress(data);
-      compressed = true;
+      return sendCompression.compress(data).then((compressed) => this.sized(compressed, true));
     }
+    return this.sized(data, false);
+  }
+
+  private sized(data: Uint8Array, compressed: boolean): EncodedMessage {
+    const { writeMaxBytes } = this.config;
     if (data.byteLength > writeMaxBytes) {
       throw new ConnectError(
         `message size ${data.byteLength} is larger than configured writeMaxBytes ${writeMaxBytes}`,

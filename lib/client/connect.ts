@@ -86,7 +86,8 @@ function getQuery(call: ClientCall, data: Uint8Array, compressed: boolean): stri
 /** A Connect unary call, as a POST, or as a GET for a side-effect-free method when the transport allows. */
 export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): Promise<ClientUnaryResponse> {
   const { config } = call;
-  const { data, compressed } = await call.encodeRequest(req.message);
+  const encoded = call.encodeRequest(req.message);
+  const { data, compressed } = encoded instanceof Promise ? await encoded : encoded;
   const get = req.requestMethod === "GET";
   const h: OutgoingHttpHeaders = { "user-agent": USER_AGENT };
   if (!get) {
@@ -125,7 +126,8 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
     }
     checkResponseContentType(head.headers["content-type"], "connect", call.output.name, false);
     const compression = responseCompression(config.acceptCompression, encoding);
-    const message = await call.decodeResponse(body, compression);
+    const decoded = call.decodeResponse(body, compression);
+    const message = decoded instanceof Promise ? await decoded : decoded;
     return { stream: false, service: req.service, method: req.method, header, trailer, message };
   } catch (e) {
     throw call.failure(e);

@@ -5,7 +5,7 @@ import type { Compression } from "../protocol/compression.js";
 import { type Envelope, encodeEnvelope, FLAG_COMPRESSED } from "../protocol/envelope.js";
 import { ConnectError } from "../protocol/error.js";
 import { headersFromIncoming } from "../protocol/headers.js";
-import { type ClientCall, toCallError } from "./call.js";
+import { type ClientCall, type EncodedMessage, toCallError } from "./call.js";
 import type { HttpExchange, ResponseHead } from "./exchange.js";
 import type {
   ClientStreamRequest,
@@ -81,7 +81,8 @@ async function sendRequestMessages(
 /** A unary call's one request message, sent as the whole body in the write that ends it. */
 async function sendOneMessage(call: ClientCall, exchange: HttpExchange, message: unknown): Promise<void> {
   try {
-    const bytes = await envelopeOf(call, message);
+    const envelope = envelopeOf(call, message);
+    const bytes = envelope instanceof Promise ? await envelope : envelope;
     call.requestEnded = true;
     exchange.end(bytes);
   } catch (e) {
@@ -89,8 +90,13 @@ async function sendOneMessage(call: ClientCall, exchange: HttpExchange, message:
   }
 }
 
-async function envelopeOf(call: ClientCall, message: unknown): Promise<Uint8Array> {
-  const { data, compressed } = await call.encodeRequest(message);
+function envelopeOf(call: ClientCall, message: unknown): Uint8Array | Promise<Uint8Array> {
+  const encoded = call.encodeRequest(message);
+  if (encoded instanceof Promise) return encoded.then(envelopeOfEncoded);
+  return envelopeOfEncoded(encoded);
+}
+
+function envelopeOfEncoded({ data, compressed }: EncodedMessage): Uint8Array {
   return encodeEnvelope(compressed ? FLAG_COMPRESSED : 0, data);
 }
 

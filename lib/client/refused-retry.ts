@@ -35,30 +35,39 @@ export class ReplayingExchange implements HttpExchange {
     private readonly reopen: () => Promise<RefusableExchange>,
   ) {
     this.current = first;
-    this.head = this.headAfterRetries();
+    // The usual case, a head on the first stream, costs one `then` and no async function.
+    this.head = first.head.then(
+      (head) => this.accepted(head),
+      (e: unknown) => this.retried(e),
+    );
     this.head.catch(() => {});
   }
 
-  private async headAfterRetries(): Promise<ResponseHead> {
+  private accepted(head: ResponseHead): ResponseHead {
+    this.sent = undefined;
+    return head;
+  }
+
+  /** After the current stream failed with `e`: sends the request again while the server refuses it unprocessed. */
+  private async retried(e: unknown): Promise<ResponseHead> {
     for (let retries = 0; ; retries++) {
+      if (!this.current.refused()) throw e;
+      this.current.retireSession();
+      if (retries >= REFUSED_STREAM_RETRIES) {
+        throw new ConnectError(
+          `the server refused the stream unprocessed ${retries + 1} times (HTTP/2 REFUSED_STREAM or GOAWAY, ` +
+            "RFC 9113 section 8.7); expected it to accept one on a new connection",
+          Code.Unavailable,
+          { cause: e },
+        );
+      }
+      this.current = await this.reopen();
+      for (const chunk of this.sent ?? []) this.current.write(chunk).catch(() => {});
+      if (this.ended) this.current.end();
       try {
-        const head = await this.current.head;
-        this.sent = undefined;
-        return head;
-      } catch (e) {
-        if (!this.current.refused()) throw e;
-        this.current.retireSession();
-        if (retries >= REFUSED_STREAM_RETRIES) {
-          throw new ConnectError(
-            `the server refused the stream unprocessed ${retries + 1} times (HTTP/2 REFUSED_STREAM or GOAWAY, ` +
-              "RFC 9113 section 8.7); expected it to accept one on a new connection",
-            Code.Unavailable,
-            { cause: e },
-          );
-        }
-        this.current = await this.reopen();
-        for (const chunk of this.sent ?? []) this.current.write(chunk).catch(() => {});
-        if (this.ended) this.current.end();
+        return this.accepted(await this.current.head);
+      } catch (next) {
+        e = next;
       }
     }
   }
