@@ -12,18 +12,12 @@ import {
   type Transport,
 } from "../../lib/client/index.js";
 import { TestService } from "../gen/fcr/test/v1/test_pb.js";
-import { type Exchange, startAnswerServers } from "../helpers/answer-servers.js";
+import { answerServersFor, type Exchange } from "../helpers/answer-servers.js";
 
-const peer = await startAnswerServers();
-const transports: Transport[] = [];
-t.teardown(async () => {
-  for (const tr of transports) tr.close();
-  await peer.close();
-});
+const { peer, keep } = await answerServersFor(t);
 
 function clientOf(transport: Transport): Client<typeof TestService> {
-  transports.push(transport);
-  return createClient(TestService, transport);
+  return createClient(TestService, keep(transport));
 }
 
 /** The next request the HTTP/1.1 server reads, answered with a bare 500 (the call's outcome is not the point). */

@@ -16,20 +16,10 @@ import {
 } from "../../lib/client/index.js";
 import { encodeEnvelope, FLAG_COMPRESSED, FLAG_END_STREAM, FLAG_TRAILERS } from "../../lib/protocol/envelope.js";
 import { type EchoResponse, EchoResponseSchema, TestService } from "../gen/fcr/test/v1/test_pb.js";
-import { type Answer, type Exchange, startAnswerServers } from "../helpers/answer-servers.js";
+import { type Answer, answerServersFor, type Exchange } from "../helpers/answer-servers.js";
 import { collect, rejection } from "../helpers/client-calls.js";
 
-const peer = await startAnswerServers();
-const transports: Transport[] = [];
-t.teardown(async () => {
-  for (const tr of transports) tr.close();
-  await peer.close();
-});
-
-function keep(tr: Transport): Transport {
-  transports.push(tr);
-  return tr;
-}
+const { peer, keep } = await answerServersFor(t);
 
 const connectH1 = keep(createConnectTransport({ baseUrl: peer.h1Url }));
 const connectH2 = keep(createConnectTransport({ baseUrl: peer.h2Url, httpVersion: "2" }));

@@ -8,6 +8,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Transport } from "../../lib/client/index.js";
 
 export interface Answer {
   status: number;
@@ -135,4 +136,24 @@ export async function startAnswerServers(): Promise<AnswerServers> {
     },
   };
   return peer;
+}
+
+/**
+ * The servers for one test file, and `keep` for the transports it makes:
+ * both are closed when the file's tests end.
+ */
+export async function answerServersFor(t: {
+  teardown(fn: () => Promise<void>): void;
+}): Promise<{ peer: AnswerServers; keep: <T extends Transport>(tr: T) => T }> {
+  const peer = await startAnswerServers();
+  const transports: Transport[] = [];
+  t.teardown(async () => {
+    for (const tr of transports) tr.close();
+    await peer.close();
+  });
+  const keep = <T extends Transport>(tr: T): T => {
+    transports.push(tr);
+    return tr;
+  };
+  return { peer, keep };
 }
