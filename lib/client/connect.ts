@@ -110,7 +110,10 @@ export async function connectUnary(call: ClientCall, req: ClientUnaryRequest): P
       noBody: get,
       replayable: true,
     });
-    if (!get) exchange.end(data);
+    if (!get) {
+      await exchange.write(data);
+      exchange.end();
+    }
     call.requestEnded = true;
     const head = await exchange.head;
     const body = await readBody(exchange.body, config.readMaxBytes, head.headers["content-length"], {

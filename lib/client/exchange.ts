@@ -49,12 +49,8 @@ export interface ExchangeRequest {
 export interface HttpExchange {
   /** Writes part of the request body; resolves when more may be written. */
   write(chunk: Uint8Array): Promise<void>;
-  /**
-   * Ends the request body, with `last` as its last chunk if given. A body
-   * known whole goes out in one write that ends it: one DATA frame with
-   * END_STREAM on HTTP/2, a body with Content-Length (not chunked) on HTTP/1.1.
-   */
-  end(last?: Uint8Array): void;
+  /** Ends the request body. */
+  end(): void;
   /** The response head; rejects with a ConnectError when none arrives. */
   readonly head: Promise<ResponseHead>;
   /** The response body, readable once the head has arrived. */
@@ -105,11 +101,9 @@ function writeRequest(stream: RequestStream, chunk: Uint8Array): Promise<void> {
   });
 }
 
-/** Ends a request body (after `last`) unless the stream is already ended or gone. */
-function endRequest(stream: RequestStream, last: Uint8Array | undefined): void {
-  if (stream.destroyed || stream.writableEnded) return;
-  if (last) stream.end(last);
-  else stream.end();
+/** Ends a request body unless the stream is already ended or gone. */
+function endRequest(stream: RequestStream): void {
+  if (!stream.destroyed && !stream.writableEnded) stream.end();
 }
 
 // ---------------------------------------------------------------------------
@@ -153,8 +147,8 @@ class Http2Exchange implements RefusableExchange {
     return writeRequest(this.stream, chunk);
   }
 
-  end(last?: Uint8Array): void {
-    endRequest(this.stream, last);
+  end(): void {
+    endRequest(this.stream);
   }
 
   trailers(): http.IncomingHttpHeaders {
@@ -270,8 +264,8 @@ class Http1Exchange implements HttpExchange {
     return writeRequest(this.req, chunk);
   }
 
-  end(last?: Uint8Array): void {
-    endRequest(this.req, last);
+  end(): void {
+    endRequest(this.req);
   }
 
   trailers(): http.IncomingHttpHeaders {

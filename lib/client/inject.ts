@@ -97,9 +97,8 @@ class InjectExchange implements HttpExchange {
     return Promise.resolve();
   }
 
-  end(last?: Uint8Array): void {
+  end(): void {
     if (this.ended) return;
-    if (last) this.chunks.push(Buffer.from(last.buffer, last.byteOffset, last.byteLength));
     this.ended = true;
     this.send();
   }

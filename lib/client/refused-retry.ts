@@ -88,10 +88,9 @@ export class ReplayingExchange implements HttpExchange {
     }
   }
 
-  end(last?: Uint8Array): void {
-    if (last) this.sent?.push(last);
+  end(): void {
     this.ended = true;
-    this.current.end(last);
+    this.current.end();
   }
 
   trailers(): http.IncomingHttpHeaders {
