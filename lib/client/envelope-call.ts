@@ -85,14 +85,23 @@ async function sendRequestMessages(
  * ends it").
  */
 async function sendOneMessage(call: ClientCall, exchange: HttpExchange, message: unknown): Promise<void> {
+  if (call.aborted || call.responseEnded) return;
+  let bytes: Uint8Array;
   try {
     const envelope = envelopeOf(call, message);
-    await exchange.write(envelope instanceof Promise ? await envelope : envelope);
-    call.requestEnded = true;
-    exchange.end();
+    bytes = envelope instanceof Promise ? await envelope : envelope;
   } catch (e) {
     call.abort(toCallError(e));
+    return;
   }
+  try {
+    await exchange.write(bytes);
+  } catch {
+    // As in sendRequestMessages: a failed write does not fail the call, the response side reports why.
+    return;
+  }
+  call.requestEnded = true;
+  exchange.end();
 }
 
 function envelopeOf(call: ClientCall, message: unknown): Uint8Array | Promise<Uint8Array> {
