@@ -94,10 +94,6 @@ export class ClientCall implements CallCancellation {
     return this.controller.signal;
   }
 
-  get cancelled(): boolean {
-    return this.stopped;
-  }
-
   onCancel(fn: () => void): void {
     if (this.stopped) fn();
     else (this.cancelListeners ??= []).push(fn);

@@ -17,7 +17,6 @@ export interface ResponseHead {
 
 /** How an exchange learns that its call gave up (cancelled, past its deadline, or done early). */
 export interface CallCancellation {
-  readonly cancelled: boolean;
   /** Runs `fn` once the call gives up; at once if it already has. */
   onCancel(fn: () => void): void;
   /** The same as an AbortSignal, for APIs that take one; made on first read. */
