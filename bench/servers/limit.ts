@@ -4,6 +4,10 @@
 // from this.
 import * as http from "node:http";
 import * as http2 from "node:http2";
+// The process-level measure the library takes on import (lib/tick-object-shape.ts), which the floor and
+// the raw client get through the library too: without it, whether a reference process builds its tick
+// objects through V8's runtime would depend on its GCs.
+import "../../lib/tick-object-shape.js";
 import { answerH1 } from "./limit-h1.js";
 import { answerH2 } from "./limit-h2.js";
 import { type Method, methodOf, type Protocol, protocolOf } from "./limit-protocol.js";

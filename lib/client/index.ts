@@ -1,4 +1,7 @@
 // The client entry point: `import { createClient, createGrpcTransport } from "fastify-connectrpc/client"`.
+// Both entry points (the main one re-exports this one) keep the tick objects' shape alive on import.
+import "../tick-object-shape.js";
+
 export { Code, codeFromString, codeToString } from "../protocol/code.js";
 export type { JsonOptions } from "../protocol/codec.js";
 export type { Compression } from "../protocol/compression.js";
