@@ -64,42 +64,53 @@ async function sendRequestMessages(
   try {
     for await (const m of messages) {
       if (call.aborted || call.responseEnded) return;
-      const bytes = await envelopeOf(call, m);
-      try {
-        await exchange.write(bytes);
-      } catch {
-        return;
-      }
+      if (!(await writeMessage(call, exchange, m))) return;
     }
-    call.requestEnded = true;
-    exchange.end();
+    endRequest(call, exchange);
   } catch (e) {
     call.abort(toCallError(e));
   }
 }
 
 /**
- * A unary call's one request message, then the end of the request. Not the
- * message in the write that ends it: behind nginx that made calls fail during
- * a rolling restart (bench/RESULTS.md, "a unary request body in the write that
- * ends it").
+ * A unary call's one request message, then the end of the request, as
+ * sendRequestMessages does without iterating. Not the message in the write
+ * that ends it: behind nginx that made calls fail during a rolling restart
+ * (bench/RESULTS.md, "a unary request body in the write that ends it").
  */
 async function sendOneMessage(call: ClientCall, exchange: HttpExchange, message: unknown): Promise<void> {
   if (call.aborted || call.responseEnded) return;
-  let bytes: Uint8Array;
   try {
-    const envelope = envelopeOf(call, message);
-    bytes = envelope instanceof Promise ? await envelope : envelope;
+    if (await writeMessage(call, exchange, message)) endRequest(call, exchange);
   } catch (e) {
     call.abort(toCallError(e));
-    return;
   }
+}
+
+/**
+ * Encodes one request message and writes it. Resolves false when the write
+ * failed (the response side reports why); throws, or rejects, when encoding
+ * failed.
+ */
+function writeMessage(call: ClientCall, exchange: HttpExchange, message: unknown): Promise<boolean> {
+  const envelope = envelopeOf(call, message);
+  if (envelope instanceof Promise) return envelope.then((bytes) => written(exchange, bytes));
+  return written(exchange, envelope);
+}
+
+/** Whether the write went through: a failed one, thrown or rejected, is false. */
+function written(exchange: HttpExchange, bytes: Uint8Array): Promise<boolean> {
   try {
-    await exchange.write(bytes);
+    return exchange.write(bytes).then(
+      () => true,
+      () => false,
+    );
   } catch {
-    // As in sendRequestMessages: a failed write does not fail the call, the response side reports why.
-    return;
+    return Promise.resolve(false);
   }
+}
+
+function endRequest(call: ClientCall, exchange: HttpExchange): void {
   call.requestEnded = true;
   exchange.end();
 }
