@@ -20,8 +20,8 @@ import { AsyncResource } from "node:async_hooks";
 
 let kept: object | undefined;
 
+// Called once, when the module is evaluated.
 function keepTickObjectShape(): void {
-  if (kept) return;
   // Node's AsyncResource carries the same two symbols the tick objects do.
   const symbols = Object.getOwnPropertySymbols(new AsyncResource("fastify-connectrpc"));
   const asyncId = symbols.find((s) => s.description === "async_id_symbol");

@@ -2,20 +2,13 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import t from "tap";
+import { nodeWithoutTap } from "../helpers/node-without-tap.js";
 
 const run = promisify(execFile);
 const child = fileURLToPath(new URL("../helpers/request-shape-child.mjs", import.meta.url));
 
 t.test("the request interceptors get is a fast-properties object whose signal survives a spread copy", async (t) => {
-  // tap adds its coverage loader to every child's NODE_OPTIONS; the shell drops it, as it is no part of the check.
-  const { stdout } = await run("/bin/sh", [
-    "-c",
-    'unset NODE_OPTIONS; exec "$@"',
-    "sh",
-    process.execPath,
-    "--allow-natives-syntax",
-    child,
-  ]);
+  const { stdout } = await run(...nodeWithoutTap(["--allow-natives-syntax", child]));
   const shape = JSON.parse(stdout) as Record<string, boolean>;
   // The control: V8 makes an object literal with a getter a dictionary-mode object, whose getter then outlives
   // the young generation with everything its closure holds (bench/RESULTS.md, "the client request's signal getter").

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { nodeWithoutTap } from "../helpers/node-without-tap.js";
 
 const child = fileURLToPath(new URL("../helpers/tick-feedback-child.mjs", import.meta.url));
 
@@ -13,12 +14,10 @@ async function feedbackAfterGcs(keep: boolean): Promise<{ sameMap: string; megam
   // To a file: %DebugPrint writes through C++ stdio, which loses output on the non-blocking pipe Node gives it.
   const out = path.join(mkdtempSync(path.join(tmpdir(), "fcr-tick-")), "stdout");
   const fd = openSync(out, "w");
-  const node = [process.execPath, "--expose-gc", "--allow-natives-syntax", child, ...(keep ? ["--keep"] : [])];
-  // tap adds its coverage loader to every child's NODE_OPTIONS; its loader thread makes nextTick's literal
-  // megamorphic before any module of the child runs, so the shell drops it.
-  const proc = spawn("/bin/sh", ["-c", 'unset NODE_OPTIONS; exec "$@"', "sh", ...node], {
-    stdio: ["ignore", fd, "inherit"],
-  });
+  // Without tap's loader: its loader thread makes nextTick's literal megamorphic before any module of the
+  // child runs.
+  const args = ["--expose-gc", "--allow-natives-syntax", child, ...(keep ? ["--keep"] : [])];
+  const proc = spawn(...nodeWithoutTap(args), { stdio: ["ignore", fd, "inherit"] });
   const [code] = await once(proc, "exit");
   closeSync(fd);
   if (code !== 0) throw new Error(`the child exited with ${code}`);
