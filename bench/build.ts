@@ -16,6 +16,7 @@ export const OUT_DIR = path.join(benchDir, ".build");
 export const ENTRIES = {
   limit: "servers/limit.ts",
   "fastify-floor": "servers/fastify-floor.ts",
+  "fastify-floor-handlers": "servers/fastify-floor-handlers.ts",
   ours: "servers/ours.ts",
   "ours-otel-sdk": "servers/ours-otel-sdk.ts",
   "ours-otel-api": "servers/ours-otel-api.ts",

@@ -44,7 +44,7 @@ export function answerH2(stream: http2.ServerHttp2Stream, method: Method | undef
 }
 
 /** Sends the trailers of a gRPC call that has sent its headers, or a trailers-only response when it has not. */
-function endGrpc(stream: http2.ServerHttp2Stream, trailers: Record<string, string>, trailersOnly = false): void {
+export function endGrpc(stream: http2.ServerHttp2Stream, trailers: Record<string, string>, trailersOnly = false): void {
   if (stream.destroyed) return;
   if (trailersOnly) {
     stream.respond({ ...GRPC_HEADERS, ...trailers }, { endStream: true });

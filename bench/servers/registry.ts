@@ -12,11 +12,14 @@ export interface ServerSpec {
 /** The cells the OpenTelemetry variants run: gRPC unary and Connect unary (their cost is per call). */
 export const OTEL_SCENARIOS = ["grpc-c1", "connect-proto-h1"];
 const otelCell = (s: Scenario) => OTEL_SCENARIOS.includes(s.id);
+const streamingCell = (s: Scenario) => s.load.tool === "stream" || s.load.tool === "bidi";
 
 export const SERVERS: ServerSpec[] = [
   { name: "limit", entry: "limit", serves: () => true },
   // Fastify itself with the limit's protocol code in hijacked routes: the ceiling of any Fastify plugin.
   { name: "fastify-floor", entry: "fastify-floor", serves: () => true },
+  // The floor with the bench's async-generator handlers in its streaming calls: the ceiling of the handler API.
+  { name: "floor+handlers", entry: "fastify-floor-handlers", serves: streamingCell },
   { name: "ours", entry: "ours", serves: () => true },
   // ours with otelServerInterceptor: the real SDK with exporters that drop everything, and the API alone.
   { name: "ours+otel-sdk", entry: "ours-otel-sdk", serves: otelCell },
