@@ -13,24 +13,16 @@ import { EchoResponseSchema } from "../service.js";
 import { collect, EnvelopeReader, envelope } from "../wire.js";
 import { serveFloor } from "./floor-app.js";
 import { benchImpl } from "./impl.js";
-import { answerH2, endGrpc } from "./limit-h2.js";
-import { decodeEnvelopes, decodeRequest, grpcStatus, type Method, type Protocol } from "./limit-protocol.js";
+import { answerH2, endGrpc, oneRequest } from "./limit-h2.js";
+import { decodeRequest, grpcStatus, type Method, type Protocol } from "./limit-protocol.js";
 
 const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
 
 function answerWithHandlers(stream: http2.ServerHttp2Stream, method: Method | undefined, protocol: Protocol): void {
   if (protocol === "grpc" && method === "stream") {
     collect(stream, (body) => {
-      let req: EchoRequest;
-      try {
-        const reqs = decodeEnvelopes(body);
-        if (reqs.length !== 1) throw new Error(`expected 1 request message, got ${reqs.length}`);
-        req = reqs[0];
-      } catch (e) {
-        endGrpc(stream, grpcStatus(e), true);
-        return;
-      }
-      respond(stream, benchImpl.stream(req));
+      const req = oneRequest(stream, body);
+      if (req) respond(stream, benchImpl.stream(req));
     });
   } else if (protocol === "grpc" && method === "pingPong") {
     respond(stream, benchImpl.pingPong(requests(stream)));

@@ -54,17 +54,25 @@ export function endGrpc(stream: http2.ServerHttp2Stream, trailers: Record<string
   stream.end();
 }
 
-/** gRPC server streaming: `count` replies, each encoded, written as flow control allows. */
-function serverStream(stream: http2.ServerHttp2Stream, body: Buffer): void {
-  let req: ReturnType<typeof decodeRequest>;
+/** The one request of a server-streaming body, or undefined once the call has ended with the error. */
+export function oneRequest(
+  stream: http2.ServerHttp2Stream,
+  body: Buffer,
+): ReturnType<typeof decodeRequest> | undefined {
   try {
     const reqs = decodeEnvelopes(body);
     if (reqs.length !== 1) throw new Error(`expected 1 request message, got ${reqs.length}`);
-    req = reqs[0];
+    return reqs[0];
   } catch (e) {
     endGrpc(stream, grpcStatus(e), true);
-    return;
+    return undefined;
   }
+}
+
+/** gRPC server streaming: `count` replies, each encoded, written as flow control allows. */
+function serverStream(stream: http2.ServerHttp2Stream, body: Buffer): void {
+  const req = oneRequest(stream, body);
+  if (!req) return;
   stream.respond(GRPC_HEADERS, { waitForTrailers: true });
   let sent = 0;
   const writeMore = () => {
