@@ -7,16 +7,12 @@
 // and microtask turns per message), which no implementation of that API can
 // avoid; ours' distance from it is what the plugin adds on top.
 import type * as http2 from "node:http2";
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import type { EchoRequest } from "../gen/fcr/bench/v1/bench_pb.js";
-import { EchoResponseSchema } from "../service.js";
 import { collect, EnvelopeReader, envelope } from "../wire.js";
 import { serveFloor } from "./floor-app.js";
 import { benchImpl } from "./impl.js";
-import { answerH2, endGrpc, oneRequest } from "./limit-h2.js";
-import { decodeRequest, grpcStatus, type Method, type Protocol } from "./limit-protocol.js";
-
-const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
+import { answerH2, endGrpc, GRPC_HEADERS, oneRequest } from "./limit-h2.js";
+import { decodeRequest, encodeReply, grpcStatus, type Method, type Protocol } from "./limit-protocol.js";
 
 function answerWithHandlers(stream: http2.ServerHttp2Stream, method: Method | undefined, protocol: Protocol): void {
   if (protocol === "grpc" && method === "stream") {
@@ -32,16 +28,13 @@ function answerWithHandlers(stream: http2.ServerHttp2Stream, method: Method | un
 }
 
 /** Writes a handler's replies as they come, then the status. */
-function respond(
-  stream: http2.ServerHttp2Stream,
-  replies: AsyncIterable<MessageInitShape<typeof EchoResponseSchema>>,
-): void {
+function respond(stream: http2.ServerHttp2Stream, replies: AsyncIterable<{ payload: Uint8Array }>): void {
   stream.respond(GRPC_HEADERS, { waitForTrailers: true });
   const write = async () => {
     for await (const reply of replies) {
       if (stream.destroyed) return;
       // The reply as a plain object, made a message and encoded: what the plugins' codecs do too.
-      if (!stream.write(envelope(toBinary(EchoResponseSchema, create(EchoResponseSchema, reply))))) {
+      if (!stream.write(envelope(encodeReply(reply)))) {
         await new Promise((resolve) => stream.once("drain", resolve));
       }
     }

@@ -13,7 +13,7 @@ import {
   type Protocol,
 } from "./limit-protocol.js";
 
-const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
+export const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
 
 /** Answers a call whose method and protocol are known; `undefined` is a method the service does not have. */
 export function answerH2(stream: http2.ServerHttp2Stream, method: Method | undefined, protocol: Protocol): void {

@@ -58,8 +58,8 @@ export function decodeRequest(data: Uint8Array): EchoRequest {
   }
 }
 
-/** The encoded reply to one request: its payload, echoed. */
-export function encodeReply(req: EchoRequest): Uint8Array {
+/** The encoded reply to one request (or a handler's reply object): its payload, made a message and encoded. */
+export function encodeReply(req: { payload: Uint8Array }): Uint8Array {
   return toBinary(EchoResponseSchema, create(EchoResponseSchema, { payload: req.payload }));
 }
 
